@@ -1,0 +1,200 @@
+"""The `naftiko` command: `run` serves a capability, `validate` checks capability files."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from naftiko_runtime import __version__
+
+log = logging.getLogger("naftiko")
+
+
+def _pair(text: str, what: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name or not value:
+        raise argparse.ArgumentTypeError(f"expected NAMESPACE={what}, got '{text}'")
+    return name, value
+
+
+def _port_pair(text: str) -> tuple[str, int]:
+    name, value = _pair(text, "PORT")
+    if not value.isdigit() or not 0 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a TCP port number")
+    return name, int(value)
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="naftiko", description="Serve and check Naftiko capability files.")
+    parser.add_argument("-V", "--version", action="version", version=f"naftiko-runtime {__version__} (spec 1.0.0-alpha1..alpha3)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="serve a capability's REST and MCP exposures", description="Serve every REST and MCP exposure of a capability file in one process.")
+    run.add_argument("file", help="the capability YAML file")
+    run.add_argument("--host", default=None, help="interface to listen on (default 127.0.0.1; the file's `address` is not used unless passed here)")
+    run.add_argument("--port", action="append", type=_port_pair, default=[], metavar="NAMESPACE=PORT", help="listen port of an exposure (repeatable; 0 picks a free port)")
+    run.add_argument("--base-uri", action="append", type=lambda t: _pair(t, "URL"), default=[], metavar="NAMESPACE=URL", help="send a consumes namespace's requests to another server (repeatable)")
+    run.add_argument("--env-file", type=Path, default=None, metavar="FILE", help="load environment variables from a dotenv file first (variables already set win)")
+    run.add_argument("--timeout", type=_positive, default=30.0, metavar="SECONDS", help="upstream request timeout (default 30)")
+    run.add_argument("--connect-timeout", type=_positive, default=None, metavar="SECONDS", help="upstream connect timeout (default: --timeout)")
+    run.add_argument("--read-timeout", type=_positive, default=None, metavar="SECONDS", help="upstream read timeout between bytes (default: --timeout)")
+    run.add_argument("--max-body", type=int, default=1024 * 1024, metavar="BYTES", help="largest request body accepted (default 1 MiB; above: 413)")
+    run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="log verbosity (logs go to stderr)")
+    run.add_argument("--access-log", action="store_true", help="log one line per request")
+    run.add_argument("--mock", action="store_true", help="replace every upstream by an in-process stateful fake (no network, no API keys)")
+    run.add_argument("--stdio", action="store_true", help="serve the file's MCP exposure on stdin/stdout instead of HTTP")
+
+    val = sub.add_parser("validate", help="check capability files (for CI and editors)", description="Check capability files: YAML, schema, and what would fail at run time.")
+    val.add_argument("paths", nargs="+", help="files, directories (searched recursively) or globs")
+    val.add_argument("--strict", action="store_true", help="also report every deviation from the official 1.0.0-alpha2 schema as an error")
+    val.add_argument("--format", choices=["text", "json", "github"], default="text", help="output format (github: workflow annotations)")
+    val.add_argument("--quiet", "-q", action="store_true", help="print errors and warnings only, not notes")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return run_command(args)
+    if args.command == "validate":
+        from naftiko_runtime.validate import validate_command
+
+        return validate_command(args)
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _print(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from naftiko_runtime.binds import BindError, load_env_file, resolve_binds
+    from naftiko_runtime.engine import Engine, Options
+    from naftiko_runtime.runtime import ServeOptions, configure_logging, set_secrets
+    from naftiko_runtime.spec.diagnostics import CapabilityError, Diagnostics
+    from naftiko_runtime.spec.load import load_capability
+    from naftiko_runtime.upstream.client import ClientSettings
+
+    handler = configure_logging(args.log_level)
+    if args.env_file is not None:
+        if not args.env_file.is_file():
+            _print(f"naftiko: --env-file {args.env_file}: no such file")
+            return 2
+        load_env_file(args.env_file)
+    path = Path(args.file)
+    diagnostics = Diagnostics()
+    cap = load_capability(path, diagnostics)
+    errors = diagnostics.errors
+    for d in diagnostics:
+        if d.severity == "warning" or (d.severity == "note" and args.log_level == "debug"):
+            log.log(logging.WARNING if d.severity == "warning" else logging.DEBUG, "%s", d)
+    if cap is None or errors:
+        for d in errors:
+            _print(str(d))
+        _print(f"naftiko: {path}: {len(errors)} error(s); nothing is served. `naftiko validate {path}` shows every finding.")
+        return 1
+    try:
+        binds = resolve_binds(cap, path.resolve().parent, allow_missing=args.mock)
+    except BindError as exc:
+        _print(f"naftiko: {len(exc.missing)} bind value(s) missing; nothing is served:")
+        for m in exc.missing:
+            _print(f"  {m.name}: {m.where}  (declared at {m.pos})")
+        _print("Set them in the environment, or pass --env-file FILE (or --mock to run against a fake upstream).")
+        return 1
+    set_secrets(handler, binds.secrets)
+    client = ClientSettings(timeout=args.timeout, connect_timeout=args.connect_timeout, read_timeout=args.read_timeout)
+    unknown = [ns for ns, _ in args.base_uri if ns not in cap.consumes]
+    if unknown:
+        _print(f"naftiko: --base-uri names unknown consumes namespace(s) {', '.join(unknown)}; known: {', '.join(cap.consumes) or 'none'}")
+        return 2
+    options = Options(mock=args.mock, base_uris=dict(args.base_uri), client=client, max_body_bytes=args.max_body)
+    try:
+        engine = Engine(cap, binds, options)
+    except CapabilityError as exc:
+        for d in exc.diagnostics:
+            _print(str(d))
+        _print(f"naftiko: {path}: cannot be served; nothing is served.")
+        return 1
+    known_ns = set(cap.exposure_namespaces())
+    unknown_ports = [ns for ns, _ in args.port if ns not in known_ns]
+    if unknown_ports:
+        _print(f"naftiko: --port names unknown exposure(s) {', '.join(unknown_ports)}; known: {', '.join(sorted(known_ns)) or 'none'}")
+        return 2
+    serve_options = ServeOptions(host=args.host, ports=dict(args.port), log_level=args.log_level, access_log=args.access_log)
+    if args.stdio:
+        return _run_stdio(engine)
+    return _run_http(engine, serve_options, args.mock)
+
+
+def _run_stdio(engine) -> int:
+    stdio = [api for api in engine.mcp]
+    if len(stdio) != 1:
+        _print(f"naftiko: --stdio needs exactly one MCP exposure; this file has {len(stdio)}")
+        return 2
+    from naftiko_runtime.exposes.mcp import serve_stdio
+
+    return _run_loop(serve_stdio(engine, stdio[0]))
+
+
+def _run_http(engine, serve_options, mock: bool) -> int:
+    from naftiko_runtime.exposes.rest import build_app as build_rest
+    from naftiko_runtime.runtime import plan_listeners, serve
+
+    try:
+        from naftiko_runtime.exposes.mcp import build_app as build_mcp
+    except ImportError:
+        build_mcp = None
+    listeners, problems = plan_listeners(engine, serve_options, build_rest, build_mcp)
+    for problem in problems:
+        _print(f"naftiko: {problem}")
+    if problems:
+        return 1
+    for other in engine.cap.other:
+        _print(f"naftiko: {other.type} exposure '{other.namespace}' is not served by this runtime yet; the others run")
+    for api in engine.mcp:
+        if api.exposure.transport == "stdio":
+            _print(f"naftiko: MCP exposure '{api.exposure.namespace}' uses stdio; run `naftiko run {engine.cap.file} --stdio` to serve it")
+        elif build_mcp is None:
+            _print(f"naftiko: MCP exposure '{api.exposure.namespace}' is not served by this build yet")
+    if not listeners:
+        _print("naftiko: nothing to serve over HTTP")
+        return 1
+    suffix = " [mock upstream: in-process fake, no network]" if mock else ""
+
+    def announce(listener) -> None:
+        if listener.kind == "rest":
+            _print(f"naftiko: REST '{listener.namespace}' on {listener.url} ({len(listener.paths)} routes; OpenAPI at {listener.url}/openapi.json){suffix}")
+        else:
+            _print(f"naftiko: MCP '{listener.namespace}' on {listener.url}/mcp (streamable HTTP){suffix}")
+
+    try:
+        return _run_loop(serve(engine, listeners, serve_options, announce))
+    except OSError as exc:
+        _print(f"naftiko: {exc}")
+        return 1
+
+
+def _run_loop(coro) -> int:
+    try:
+        import uvloop
+    except ImportError:
+        uvloop = None
+    try:
+        return uvloop.run(coro) if uvloop is not None else asyncio.run(coro)
+    except KeyboardInterrupt:
+        return 0

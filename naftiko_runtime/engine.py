@@ -1,0 +1,169 @@
+"""Compile a loaded capability for serving: transports, invocations, routes, tools.
+
+Everything adapters need is decided here, before the first request, and every problem is
+collected (not just the first) so `naftiko run` can list them all with their positions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from naftiko_runtime.binds import BoundValues
+from naftiko_runtime.inputs import Input
+from naftiko_runtime.invoke import Invocation
+from naftiko_runtime.mock import MockTransport
+from naftiko_runtime.spec.diagnostics import CapabilityError, Diagnostics, Pos
+from naftiko_runtime.spec.model import Capability, McpExposure, RestExposure, RestOperation, Tool
+from naftiko_runtime.upstream.client import ClientSettings, HttpTransport, Transport
+from naftiko_runtime.upstream.request import CompileContext
+
+_ROUTE_VAR = re.compile(r"\{([^{}/]+)\}")
+DEFAULT_MAX_BODY = 1024 * 1024
+
+
+@dataclass
+class Options:
+    """Process-level settings from the command line."""
+
+    mock: bool = False
+    base_uris: dict[str, str] = field(default_factory=dict)
+    client: ClientSettings = field(default_factory=ClientSettings)
+    max_body_bytes: int = DEFAULT_MAX_BODY
+
+
+@dataclass
+class Route:
+    """One REST operation as served: method, final path, and its invocation."""
+
+    method: str
+    path: str
+    operation: RestOperation
+    invocation: Invocation
+
+
+@dataclass
+class RestApi:
+    exposure: RestExposure
+    routes: list[Route]
+
+
+@dataclass
+class McpTool:
+    tool: Tool
+    invocation: Invocation
+
+
+@dataclass
+class McpApi:
+    exposure: McpExposure
+    tools: list[McpTool]
+
+
+class Engine:
+    """A capability compiled against its bind values, ready to serve."""
+
+    def __init__(self, cap: Capability, binds: BoundValues, options: Options | None = None):
+        self.cap = cap
+        self.binds = binds
+        self.options = options or Options()
+        self.diagnostics = Diagnostics()
+        prefixes = frozenset({"rest", "tools", "mcp", "inputs", *cap.exposure_namespaces()})
+        self.ctx = CompileContext(binds, prefixes, self.diagnostics, mock=self.options.mock)
+        self.transports: dict[str, Transport] = self._transports()
+        self.rest = [self._rest(e) for e in cap.rest]
+        self.mcp = [self._mcp(e) for e in cap.mcp]
+        if self.diagnostics.errors:
+            raise CapabilityError(self.diagnostics.errors)
+
+    def _transports(self) -> dict[str, Transport]:
+        if self.options.mock:
+            shared = MockTransport()
+            return {ns: shared for ns in self.cap.consumes}
+        out: dict[str, Transport] = {}
+        for ns, consumes in self.cap.consumes.items():
+            if consumes.auth is not None and consumes.auth.kind in ("unsupported", "oauth2", "digest"):
+                self.diagnostics.error(consumes.auth.pos, f"authentication type '{consumes.auth.original_type}' on consumes '{ns}' is not supported by this runtime (bearer, apikey and basic are); requests would go out unauthenticated", "unsupported-auth")
+            settings = ClientSettings(**{**self.options.client.__dict__})
+            _apply_extension(settings, consumes.settings)
+            out[ns] = HttpTransport(ns, settings)
+        return out
+
+    def _invocation(self, name: str, action, pos: Pos) -> Invocation | None:
+        try:
+            return Invocation(name, action, self.cap, self.ctx, self.transports, self.options.base_uris)
+        except ValueError as exc:
+            self.diagnostics.error(action.call_pos or pos, str(exc), "compile")
+            return None
+
+    def _rest(self, exposure: RestExposure) -> RestApi:
+        routes: list[Route] = []
+        seen: dict[tuple[str, str], Route] = {}
+        for op in exposure.operations:
+            label = op.name or f"{op.method} {op.path}"
+            invocation = self._invocation(f"operation '{label}'", op.action, op.pos)
+            if invocation is None:
+                continue
+            path = _route_path(op.path, invocation.inputs)
+            invocation.refresh_checks()
+            route = Route(op.method, path, op, invocation)
+            key = (op.method, _route_shape(path))
+            if key in seen:
+                other = seen[key].operation
+                self.diagnostics.error(op.pos, f"{op.method} {path} is served twice in '{exposure.namespace}': '{op.name or op.action.call}' here and '{other.name or other.action.call}' at line {other.pos.line}; give one a different path or method", "duplicate-route")
+                continue
+            seen[key] = route
+            routes.append(route)
+        return RestApi(exposure, routes)
+
+    def _mcp(self, exposure: McpExposure) -> McpApi:
+        tools: list[McpTool] = []
+        names: dict[str, Pos] = {}
+        for tool in exposure.tools:
+            if tool.name in names:
+                self.diagnostics.error(tool.pos, f"tool '{tool.name}' is declared twice in '{exposure.namespace}' (first at line {names[tool.name].line})", "duplicate-tool")
+                continue
+            names[tool.name] = tool.pos
+            invocation = self._invocation(f"tool '{tool.name}'", tool.action, tool.pos)
+            if invocation is not None:
+                tools.append(McpTool(tool, invocation))
+        return McpApi(exposure, tools)
+
+    async def close(self) -> None:
+        for transport in {id(t): t for t in self.transports.values()}.values():
+            await transport.close()
+
+
+def _route_path(path: str, inputs: list[Input]) -> str:
+    """Path inputs the route does not bind become trailing segments (`/v1/session` -> `/v1/session/{id}`)."""
+    present = set(_ROUTE_VAR.findall(path))
+    for inp in inputs:
+        if inp.location == "path":
+            if inp.name not in present:
+                path = path.rstrip("/") + "/{" + inp.name + "}"
+                present.add(inp.name)
+    for name in present:  # a route variable nobody declared is still an input
+        if not any(i.name == name for i in inputs):
+            inputs.append(Input(name=name, location="path", required=True))
+        else:
+            for i in inputs:
+                if i.name == name:
+                    i.location, i.required = "path", True
+    return path
+
+
+def _route_shape(path: str) -> str:
+    return _ROUTE_VAR.sub("{}", path)
+
+
+def _apply_extension(settings: ClientSettings, ext: dict) -> None:
+    """`x-naftiko:` on a consumes entry (documented extension): per-upstream client settings."""
+    for key, attr in (("timeout", "timeout"), ("connectTimeout", "connect_timeout"), ("readTimeout", "read_timeout"),
+                      ("maxResponseBytes", "max_response_bytes"), ("maxConnections", "max_connections")):
+        if key in ext:
+            setattr(settings, attr, type(getattr(settings, attr) or 0.0)(ext[key]) if getattr(settings, attr) is not None else float(ext[key]))
+
+
+def capability_dir(cap: Capability) -> Path:
+    return Path(cap.file).resolve().parent

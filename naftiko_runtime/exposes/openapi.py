@@ -1,0 +1,76 @@
+"""OpenAPI 3.1 for a REST exposure, derived from the same compiled routes that serve it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from naftiko_runtime import __version__
+from naftiko_runtime.engine import Engine, RestApi, Route
+
+_PROBLEM = {"$ref": "#/components/responses/Problem"}
+
+
+def _operation(route: Route) -> dict[str, Any]:
+    op = route.operation
+    inv = route.invocation
+    params = []
+    for i in inv.inputs:
+        if i.location in ("path", "query", "header", "cookie"):
+            param: dict[str, Any] = {"name": i.name, "in": i.location, "required": i.required or i.location == "path", "schema": i.json_schema()}
+            if i.description:
+                param["description"] = i.description
+                param["schema"].pop("description", None)
+            params.append(param)
+    doc: dict[str, Any] = {
+        "operationId": re.sub(r"[^A-Za-z0-9_]", "_", op.name or f"{route.method}_{route.path}"),
+        "parameters": params,
+        "responses": {
+            "default": {"description": "The upstream's answer, passed through with its status", "content": {"application/json": {"schema": {}}}},
+            "400": _PROBLEM, "413": _PROBLEM, "502": _PROBLEM, "504": _PROBLEM,
+        },
+    }
+    if op.description:
+        doc["summary"] = op.description
+    schema = inv.shaper.output_schema
+    if schema is not None:
+        doc["responses"]["default"]["content"]["application/json"]["schema"] = schema
+    whole = next((i for i in inv.inputs if i.whole_body), None)
+    fields = [i for i in inv.inputs if i.location in (None, "body") and not i.whole_body]
+    if whole is not None:
+        body_schema = whole.json_schema()
+        doc["requestBody"] = {"required": whole.required, "content": {"application/json": {"schema": body_schema}}}
+    elif fields:
+        body_schema = {"type": "object", "properties": {i.name: i.json_schema() for i in fields}}
+        required = [i.name for i in fields if i.required]
+        if required:
+            body_schema["required"] = required
+        doc["requestBody"] = {"required": bool(required), "content": {"application/json": {"schema": body_schema}}}
+    return doc
+
+
+def openapi_document(engine: Engine, api: RestApi) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for route in api.routes:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+    cap = engine.cap
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": cap.label or api.exposure.namespace,
+            "version": __version__,
+            "description": api.exposure.description or cap.description,
+        },
+        "paths": paths,
+        "components": {
+            "responses": {
+                "Problem": {
+                    "description": "An error the runtime produced (RFC 9457)",
+                    "content": {"application/problem+json": {"schema": {"type": "object", "properties": {
+                        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                        "detail": {"type": "string"}, "instance": {"type": "string"},
+                    }}}},
+                }
+            }
+        },
+    }

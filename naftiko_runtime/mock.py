@@ -1,0 +1,100 @@
+"""`--mock`: an in-process, stateful fake of every upstream, inferred from the capability alone.
+
+So the Quickstart runs with no API key and no network. Collections are keyed by the request path:
+POST on a collection creates (201), GET lists, and GET/PATCH/PUT/DELETE on `collection/{id}` read,
+merge, replace and remove (404 when unknown). Query parameters that match stored fields filter lists.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from naftiko_runtime.upstream.client import Response
+from naftiko_runtime.upstream.request import Prepared
+
+JSON_CT = "application/json"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _json(status: int, data: Any) -> Response:
+    return Response(status, json.dumps(data, separators=(",", ":")).encode(), JSON_CT)
+
+
+def _not_found(path: str) -> Response:
+    return _json(404, {"statusCode": 404, "message": f"{path} not found (mock upstream)", "error": "Not Found"})
+
+
+class MockTransport:
+    """One store shared by every consumes namespace in mock mode."""
+
+    def __init__(self) -> None:
+        self.collections: dict[str, dict[str, dict[str, Any]]] = {}
+
+    async def send(self, request: Prepared) -> Response:
+        parts = urlsplit(request.url)
+        path = parts.path or "/"
+        body = self._body(request.body)
+        if request.item:
+            collection, _, item_id = path.rpartition("/")
+            return self._item(request.method, collection or "/", unquote(item_id), body, path)
+        return self._collection(request.method, path, body, parse_qsl(parts.query))
+
+    @staticmethod
+    def _body(raw: bytes | None) -> Any:
+        if not raw:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw.decode("utf-8", errors="replace")
+
+    def _collection(self, method: str, path: str, body: Any, query: list[tuple[str, str]]) -> Response:
+        store = self.collections.setdefault(path, {})
+        if method == "POST":
+            now = _now()
+            obj = {**(body if isinstance(body, dict) else {"value": body} if body is not None else {}), "id": str(uuid.uuid4()), "createdAt": now, "updatedAt": now}
+            store[obj["id"]] = obj
+            return _json(201, obj)
+        if method in ("GET", "HEAD"):
+            items = list(store.values())
+            for key, value in query:
+                if items and any(key in item for item in items):
+                    items = [item for item in items if str(item.get(key)) == value]
+            return _json(200, items)
+        if method == "DELETE":
+            removed = list(store.values())
+            store.clear()
+            return _json(200, removed)
+        return _json(405, {"statusCode": 405, "message": f"{method} is not supported on a collection (mock upstream)"})
+
+    def _item(self, method: str, collection: str, item_id: str, body: Any, path: str) -> Response:
+        store = self.collections.setdefault(collection, {})
+        current = store.get(item_id)
+        if method == "POST":
+            now = _now()
+            obj = {**(body if isinstance(body, dict) else {}), "id": item_id, "createdAt": now, "updatedAt": now}
+            store[item_id] = obj
+            return _json(201, obj)
+        if current is None:
+            return _not_found(path)
+        if method in ("GET", "HEAD"):
+            return _json(200, current)
+        if method == "DELETE":
+            return _json(200, store.pop(item_id))
+        if method in ("PATCH", "PUT"):
+            patch = body if isinstance(body, dict) else {}
+            base = current if method == "PATCH" else {"id": item_id, "createdAt": current.get("createdAt")}
+            updated = {**base, **patch, "id": item_id, "updatedAt": _now()}
+            store[item_id] = updated
+            return _json(200, updated)
+        return _json(405, {"statusCode": 405, "message": f"{method} is not supported (mock upstream)"})
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,191 @@
+"""Start and stop every exposure of a capability in one process, on one event loop.
+
+Each REST (and MCP) exposure gets its own uvicorn server on its own port. Signals are handled
+here, once for all servers: SIGINT/SIGTERM stop accepting, let in-flight requests finish (bounded by
+a grace period), close upstream pools, and return 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import uvicorn
+
+from naftiko_runtime.engine import Engine
+
+log = logging.getLogger("naftiko")
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to the runtime (several share one process)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):  # type: ignore[override]
+        yield
+
+    def install_signal_handlers(self) -> None:  # older uvicorn releases
+        return None
+
+
+@dataclass
+class Listener:
+    kind: str  # rest | mcp
+    namespace: str
+    host: str
+    port: int
+    app: Any
+    paths: list[str] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+@dataclass
+class ServeOptions:
+    host: str | None = None  # None: 127.0.0.1 (the file's `address` is not trusted to open a port wider)
+    ports: dict[str, int] = field(default_factory=dict)
+    log_level: str = "info"
+    grace_period: float = 30.0
+    access_log: bool = False
+
+
+def plan_listeners(engine: Engine, options: ServeOptions, build_rest: Callable, build_mcp: Callable | None) -> tuple[list[Listener], list[str]]:
+    """Which app listens where; returns listeners and problems (port clashes, missing ports)."""
+    listeners: list[Listener] = []
+    problems: list[str] = []
+    host = options.host or "127.0.0.1"
+    for api in engine.rest:
+        ns = api.exposure.namespace
+        port = options.ports.get(ns, api.exposure.port)
+        if not port and ns not in options.ports:
+            problems.append(f"{api.exposure.pos}: REST exposure '{ns}' has no port; pass --port {ns}=PORT")
+            continue
+        listeners.append(Listener("rest", ns, host, port, build_rest(engine, api), [r.path for r in api.routes]))
+    for api in engine.mcp:
+        ns = api.exposure.namespace
+        if api.exposure.transport == "stdio":
+            continue
+        if build_mcp is None:
+            continue
+        port = options.ports.get(ns, api.exposure.port or 0)
+        if not port and ns not in options.ports:
+            problems.append(f"{api.exposure.pos}: MCP exposure '{ns}' has no port; pass --port {ns}=PORT")
+            continue
+        listeners.append(Listener("mcp", ns, host, port, build_mcp(engine, api), ["/mcp"]))
+    seen: dict[int, str] = {}
+    for listener in listeners:
+        if listener.port and listener.port in seen:
+            problems.append(f"exposures '{seen[listener.port]}' and '{listener.namespace}' both use port {listener.port}; pass --port {listener.namespace}=PORT")
+        seen[listener.port] = listener.namespace
+    return listeners, problems
+
+
+def _bind(listener: Listener) -> socket.socket:
+    family = socket.AF_INET6 if ":" in listener.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((listener.host, listener.port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"cannot listen on {listener.host}:{listener.port} for '{listener.namespace}': {exc.strerror}; pass --port {listener.namespace}=PORT") from None
+    sock.listen(2048)
+    sock.setblocking(False)
+    if listener.port == 0:
+        listener.port = sock.getsockname()[1]
+    return sock
+
+
+async def serve(engine: Engine, listeners: list[Listener], options: ServeOptions, announce: Callable[[Listener], None]) -> int:
+    """Serve until a signal; 0 after a graceful stop."""
+    sockets = [_bind(listener) for listener in listeners]  # all or nothing, before anything is served
+    servers: list[_Server] = []
+    for listener in listeners:
+        config = uvicorn.Config(
+            listener.app, log_level=options.log_level, access_log=options.access_log,
+            lifespan="auto", timeout_graceful_shutdown=options.grace_period, log_config=None,
+            server_header=False, date_header=True, timeout_keep_alive=30,
+        )
+        servers.append(_Server(config))
+    loop = asyncio.get_running_loop()
+    stop_count = 0
+
+    def stop(signum: int) -> None:
+        nonlocal stop_count
+        stop_count += 1
+        log.info("received %s, stopping (in-flight requests finish first)", signal.Signals(signum).name)
+        for server in servers:
+            server.should_exit = True
+            if stop_count > 1:
+                server.force_exit = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop, sig)
+    tasks = [asyncio.create_task(server._serve(sockets=[sock])) for server, sock in zip(servers, sockets)]
+    while not all(s.started for s in servers) and not any(t.done() for t in tasks):
+        await asyncio.sleep(0.01)
+    for listener in listeners:
+        announce(listener)
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    await engine.close()
+    failed = [r for r in results if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)]
+    for exc in failed:
+        log.error("server failed: %s", exc)
+    return 1 if failed else 0
+
+
+class RedactingFilter(logging.Filter):
+    """Replaces every bind value (secret) in a log record by `***` before it is written."""
+
+    def __init__(self, secrets: list[str]):
+        super().__init__()
+        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        message = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        clean = message
+        for secret in self.secrets:
+            clean = clean.replace(secret, "***")
+        if clean != message:
+            record.msg, record.args = clean, ()
+        if record.exc_text:
+            for secret in self.secrets:
+                record.exc_text = record.exc_text.replace(secret, "***")
+        return True
+
+
+def configure_logging(level: str, secrets: list[str] | None = None) -> logging.Handler:
+    """All logs to stderr (stdout may be an MCP stdio stream), secrets redacted."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
+    handler.addFilter(RedactingFilter(secrets or []))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers = []
+        logging.getLogger(name).propagate = True
+    return handler
+
+
+def set_secrets(handler: logging.Handler, secrets: list[str]) -> None:
+    for f in handler.filters:
+        if isinstance(f, RedactingFilter):
+            f.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)

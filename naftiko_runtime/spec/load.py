@@ -1,0 +1,71 @@
+"""Load a capability file: parse with positions, resolve imports, normalize to the model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from naftiko_runtime.spec.diagnostics import CapabilityError, Diagnostics, Pos
+from naftiko_runtime.spec.model import Capability
+from naftiko_runtime.spec.normalize import Normalizer
+from naftiko_runtime.spec.yamlsource import load_yaml_file, parse_text
+
+
+def display_path(path: Path) -> str:
+    """Paths in messages are relative to the working directory when they can be."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def load_capability(path: str | Path, diagnostics: Diagnostics | None = None) -> Capability | None:
+    """Parse and normalize `path`. Problems go to `diagnostics`; None when nothing usable remains."""
+    diagnostics = diagnostics if diagnostics is not None else Diagnostics()
+    return _Loader(diagnostics).load(Path(path))
+
+
+def load_text(text: str, file: str = "<text>", base_dir: Path | None = None, diagnostics: Diagnostics | None = None) -> Capability | None:
+    """Normalize YAML given as text (tests, stdin)."""
+    diagnostics = diagnostics if diagnostics is not None else Diagnostics()
+    loader = _Loader(diagnostics)
+    root = parse_text(text, file, diagnostics)
+    if root is None:
+        return None
+    return Normalizer(file, base_dir or Path.cwd(), diagnostics, loader.load_import).document(root)
+
+
+def load_or_raise(path: str | Path) -> Capability:
+    """Load for serving: any error stops, with every error listed."""
+    diagnostics = Diagnostics()
+    cap = load_capability(path, diagnostics)
+    if cap is None or diagnostics.errors:
+        raise CapabilityError(diagnostics.errors or [d for d in diagnostics][:1])
+    return cap
+
+
+class _Loader:
+    def __init__(self, diagnostics: Diagnostics):
+        self.d = diagnostics
+        self.stack: list[Path] = []
+
+    def load(self, path: Path) -> Capability | None:
+        file = display_path(path)
+        if not path.is_file():
+            self.d.error(Pos(file), "no such file" if not path.exists() else "not a file", "file-not-found")
+            return None
+        root = load_yaml_file(path, self.d, file)
+        if root is None:
+            return None
+        self.stack.append(path.resolve())
+        try:
+            return Normalizer(file, path.resolve().parent, self.d, self.load_import).document(root)
+        finally:
+            self.stack.pop()
+
+    def load_import(self, path: Path) -> Capability | None:
+        if path.resolve() in self.stack:
+            self.d.error(Pos(display_path(path)), "import cycle: this file imports itself (directly or through others)", "import-cycle")
+            return None
+        if not path.is_file():
+            return None
+        return self.load(path)

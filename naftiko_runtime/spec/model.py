@@ -1,0 +1,211 @@
+"""The canonical capability model: what every accepted dialect normalizes to.
+
+Later stages (bind, compile, serve, validate) read only this model, never the raw YAML, so a
+dialect form is handled once, in the normalizer, and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from naftiko_runtime.spec.diagnostics import Diagnostics, Pos
+
+Location = Literal["path", "query", "header", "cookie", "body", "environment"]
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+JSON_TYPES = ("string", "number", "integer", "boolean", "array", "object")
+
+
+@dataclass
+class Param:
+    """An input parameter, consumed or exposed: where it goes, what it is, and its source."""
+
+    name: str
+    location: Location | None
+    pos: Pos
+    type: str = "string"
+    description: str = ""
+    required: bool = False
+    value: Any = None  # consumed: a template or literal; exposed: a static value or `$.` JSONPath
+    schema: dict[str, Any] = field(default_factory=dict)  # extra JSON Schema keywords (enum, items...)
+
+
+@dataclass
+class ApiKey:
+    """One credential value placed in a header, query parameter, cookie, body field or path."""
+
+    key: str
+    value: str  # a template
+    placement: str = "header"  # header | query | cookie | body | path
+
+
+@dataclass
+class WithRef:
+    """A `with` value that copies input `name` with its type (`rest.x`, `tools.x`, `<ns>.x`)."""
+
+    name: str
+
+
+@dataclass
+class Auth:
+    """Credentials for an upstream (consumed) or a check on clients (exposed)."""
+
+    kind: Literal["bearer", "apikey", "basic", "digest", "oauth2", "unsupported"]
+    pos: Pos
+    token: str | None = None  # bearer
+    entries: list[ApiKey] = field(default_factory=list)  # apikey: one or more placed values
+    username: str | None = None
+    password: str | None = None
+    original_type: str = ""  # as written, for messages about unsupported schemes
+
+
+@dataclass
+class Body:
+    """A request body template: `kind` decides encoding and content type."""
+
+    kind: Literal["json", "raw-json", "text", "xml", "sparql", "form", "multipart"]
+    data: Any
+    pos: Pos
+
+
+@dataclass
+class ConsumedOperation:
+    namespace: str
+    name: str
+    method: str
+    path: str  # canonical `{{name}}` placeholders; trailing path params already appended
+    pos: Pos
+    resource: str = ""
+    description: str = ""
+    params: list[Param] = field(default_factory=list)  # adapter + resource + operation level, merged
+    body: Body | None = None
+    output_format: str = "json"
+    appended_path_params: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Consumes:
+    namespace: str
+    base_uri: str
+    pos: Pos
+    description: str = ""
+    auth: Auth | None = None
+    operations: dict[str, ConsumedOperation] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)  # x-naftiko extension: timeouts, retries, limits
+
+
+@dataclass
+class OutputParam:
+    """A shaping rule for a response (SEMANTICS 4.5)."""
+
+    type: str
+    pos: Pos
+    name: str | None = None
+    mapping: str | None = None
+    value: Any = None
+    properties: dict[str, "OutputParam"] = field(default_factory=dict)
+    items: "OutputParam | None" = None
+
+
+@dataclass
+class Action:
+    """What an exposed operation or tool does when called."""
+
+    pos: Pos
+    call: tuple[str, str] | None = None  # (consumes namespace, operation name)
+    call_pos: Pos | None = None
+    with_: dict[str, Any] = field(default_factory=dict)
+    with_pos: dict[str, Pos] = field(default_factory=dict)
+    has_with: bool = False
+    outputs: list[OutputParam] = field(default_factory=list)
+    inputs: list[Param] | None = None  # declared inputs; None when the author declared none
+    steps: list[Any] = field(default_factory=list)  # orchestration: parsed, not yet executed
+
+
+@dataclass
+class RestOperation:
+    method: str
+    path: str  # the route as served (trailing path params appended at compile time)
+    action: Action
+    pos: Pos
+    name: str = ""
+    description: str = ""
+    resource: str = ""
+
+
+@dataclass
+class RestExposure:
+    namespace: str
+    port: int
+    pos: Pos
+    address: str = "127.0.0.1"
+    description: str = ""
+    auth: Auth | None = None
+    operations: list[RestOperation] = field(default_factory=list)
+
+
+@dataclass
+class Tool:
+    name: str
+    action: Action
+    pos: Pos
+    label: str = ""
+    description: str = ""
+    hints: dict[str, bool] = field(default_factory=dict)
+
+
+@dataclass
+class McpExposure:
+    namespace: str
+    pos: Pos
+    port: int | None = None
+    address: str = "127.0.0.1"
+    transport: Literal["http", "stdio"] = "http"
+    description: str = ""
+    auth: Auth | None = None
+    tools: list[Tool] = field(default_factory=list)
+
+
+@dataclass
+class OtherExposure:
+    """An exposure type this runtime recognizes but does not serve yet (skill, control)."""
+
+    type: str
+    namespace: str
+    pos: Pos
+    port: int | None = None
+
+
+@dataclass
+class Bind:
+    namespace: str
+    keys: dict[str, str]  # variable name -> provider key
+    pos: Pos
+    location: str | None = None
+    key_pos: dict[str, Pos] = field(default_factory=dict)
+
+
+@dataclass
+class Capability:
+    file: str
+    version: str
+    pos: Pos
+    label: str = ""
+    description: str = ""
+    binds: list[Bind] = field(default_factory=list)
+    consumes: dict[str, Consumes] = field(default_factory=dict)
+    rest: list[RestExposure] = field(default_factory=list)
+    mcp: list[McpExposure] = field(default_factory=list)
+    other: list[OtherExposure] = field(default_factory=list)
+    diagnostics: Diagnostics = field(default_factory=Diagnostics)
+
+    @property
+    def bind_names(self) -> set[str]:
+        return {var for bind in self.binds for var in bind.keys}
+
+    @property
+    def bind_namespaces(self) -> set[str]:
+        return {bind.namespace for bind in self.binds}
+
+    def exposure_namespaces(self) -> list[str]:
+        return [e.namespace for e in self.rest] + [e.namespace for e in self.mcp] + [e.namespace for e in self.other]

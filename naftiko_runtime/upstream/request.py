@@ -1,0 +1,344 @@
+"""Compile a consumed operation into a request plan; build the upstream request per call.
+
+Everything that does not depend on the call's arguments (URL pieces, bind values, auth headers,
+template parsing) is decided here once. Per call, `RequestPlan.build` only looks values up,
+encodes them, and assembles bytes. Values from callers are always encoded for where they go:
+path values per segment, query values as query components, headers checked for CR/LF, JSON bodies
+serialized, so no input can change the upstream path, query, host or headers.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable
+from urllib.parse import quote, urlencode, urlsplit
+
+from naftiko_runtime.binds import BoundValues
+from naftiko_runtime.errors import InputError
+from naftiko_runtime.spec.diagnostics import Diagnostics
+from naftiko_runtime.spec.model import Auth, Body, ConsumedOperation, Consumes, Param
+from naftiko_runtime.templates import MISSING, Ref, Template, to_text
+
+JSON_CT = "application/json"
+_COOKIE_SAFE = "!#$%&'()*+-./:<=>?@[]^_`{|}~"
+_BAD_HEADER_CHARS = ("\r", "\n", "\x00")
+
+Lookup = Callable[[Ref], Any]
+
+
+@dataclass
+class CompileContext:
+    """What compiling needs to know about the capability and this process."""
+
+    binds: BoundValues
+    prefixes: frozenset[str]  # `{{tools.x}}`, `{{rest.x}}`, `{{<exposure-ns>.x}}` name input x
+    diagnostics: Diagnostics = field(default_factory=Diagnostics)
+    mock: bool = False
+
+    def template(self, source: str, json_mode: bool = False) -> Template:
+        """Parse, fold in bind values, and strip input prefixes: the per-request part is left."""
+        compiled = Template.compile_json(source) if json_mode else Template.compile(source)
+        compiled = compiled.bind(self.binds.lookup)
+        if any(len(r.path) > 1 and r.path[0] in self.prefixes for r in compiled.refs):
+            parts = tuple(
+                Ref(p.path[1:], p.in_string) if isinstance(p, Ref) and len(p.path) > 1 and p.path[0] in self.prefixes else p
+                for p in compiled.parts
+            )
+            compiled = Template(compiled.source, parts, compiled.json_mode)
+        return compiled
+
+
+def lookup_in(args: dict[str, Any]) -> Lookup:
+    """Resolve `{{x}}` / `{{x.field}}` against call arguments; MISSING when absent."""
+
+    def lookup(ref: Ref) -> Any:
+        value = args.get(ref.path[0], MISSING)
+        for key in ref.path[1:]:
+            if isinstance(value, dict):
+                value = value.get(key, MISSING)
+            elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
+                value = value[int(key)]
+            else:
+                return MISSING
+        return value
+
+    return lookup
+
+
+def _present(value: Any) -> bool:
+    return value is not MISSING and value is not None
+
+
+@dataclass
+class Prepared:
+    """One upstream request, ready to send."""
+
+    method: str
+    url: str  # fully encoded
+    headers: dict[str, str]
+    body: bytes | None
+    path_values: list[str]  # decoded path parameter values, in order (the mock upstream reads them)
+    item: bool  # the path ends with a parameter (`/session/{id}`)
+
+
+@dataclass
+class _Placed:
+    name: str
+    template: Template | None  # None: take the argument of the same name
+
+
+class RequestPlan:
+    """A consumed operation compiled for repeated calls."""
+
+    def __init__(self, consumes: Consumes, op: ConsumedOperation, ctx: CompileContext, base_uri: str | None = None):
+        self.namespace = consumes.namespace
+        self.operation = op.name
+        self.method = op.method
+        self.op = op
+        base = base_uri if base_uri is not None else consumes.base_uri
+        raw_path, _, fixed_query = op.path.partition("?")
+        self.fixed_query = fixed_query
+        self.auth = AuthPlan(consumes.auth, ctx, consumes.namespace)
+        extra_vars = self.auth.path_vars
+        self.base = ctx.template(base)
+        self.path = ctx.template(raw_path)
+        for name, value in extra_vars.items():  # apikey placement: path fills `{{key}}`
+            self.base = self.base.bind(lambda r, n=name, v=value: v if r.path == (n,) else MISSING)
+            self.path = self.path.bind(lambda r, n=name, v=value: quote(v, safe="") if r.path == (n,) else MISSING)
+        if not self.base.is_constant and not ctx.mock:
+            names = ", ".join("{{" + r.text + "}}" for r in self.base.refs)
+            raise ValueError(f"baseUri of consumes '{self.namespace}' uses {names}, which no bind declares (a caller must never choose the upstream host)")
+        self.base_url = self.base.constant() if self.base.is_constant else ""
+        self.item = bool(self.path.parts) and isinstance(self.path.parts[-1], Ref)
+        self.query: list[_Placed] = []
+        self.headers: list[_Placed] = []
+        self.cookies: list[_Placed] = []
+        self.body_fields: list[_Placed] = []
+        self.whole_body: str | None = None
+        self.defaults: dict[str, str] = {}
+        for p in op.params:
+            self._place(p, ctx)
+        self.body = BodyPlan(op.body, ctx) if op.body is not None else None
+        self.json_body = self.body is None and (self.whole_body is not None or bool(self.body_fields) or bool(self.auth.body))
+
+    def _place(self, p: Param, ctx: CompileContext) -> None:
+        template = ctx.template(p.value) if isinstance(p.value, str) else None
+        if p.value is not None and not isinstance(p.value, str):
+            template = Template(to_text(p.value), (to_text(p.value),))
+        placed = _Placed(p.name, template)
+        if p.location == "query":
+            self.query.append(placed)
+        elif p.location == "header":
+            self.headers.append(placed)
+        elif p.location == "cookie":
+            self.cookies.append(placed)
+        elif p.location == "body":
+            if p.name == "body" and template is None:
+                self.whole_body = p.name
+            else:
+                self.body_fields.append(placed)
+        elif p.location == "environment":
+            import os
+
+            if p.name in os.environ:
+                self.defaults[p.name] = os.environ[p.name]
+
+    @staticmethod
+    def _value(placed: _Placed, args: dict[str, Any], lookup: Lookup) -> Any:
+        if placed.template is None:
+            return args.get(placed.name, MISSING)
+        if placed.template.is_constant:
+            return placed.template.constant()
+        if placed.template.all_missing(lookup):
+            return MISSING
+        return placed.template.render_value(lookup)
+
+    def build(self, args: dict[str, Any]) -> Prepared:
+        if self.defaults:
+            args = {**self.defaults, **args}
+        lookup = lookup_in(args)
+        path_values: list[str] = []
+        url = self._url(lookup, path_values)
+        query = [self.fixed_query] if self.fixed_query else []
+        for placed in self.query:
+            value = self._value(placed, args, lookup)
+            if _present(value):
+                query.append(_query_pair(placed.name, value))
+        query.extend(self.auth.query)
+        if query:
+            url += "?" + "&".join(q for q in query if q)
+        headers: dict[str, str] = dict(self.auth.headers)
+        for placed in self.headers:
+            value = self._value(placed, args, lookup)
+            if _present(value):
+                headers[placed.name] = _header_value(placed.name, value)
+        cookies = [*self.auth.cookies]
+        for placed in self.cookies:
+            value = self._value(placed, args, lookup)
+            if _present(value):
+                cookies.append(f"{placed.name}={quote(to_text(value), safe=_COOKIE_SAFE)}")
+        if cookies:
+            headers["Cookie"] = "; ".join(cookies)
+        body: bytes | None = None
+        if self.body is not None:
+            body, content_type = self.body.render(lookup, self.auth.body)
+            headers.setdefault("Content-Type", content_type)
+        elif self.json_body:
+            payload = self._json_payload(args, lookup)
+            if payload is not MISSING:
+                body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+                headers.setdefault("Content-Type", JSON_CT)
+        return Prepared(self.method, url, headers, body, path_values, self.item)
+
+    def _json_payload(self, args: dict[str, Any], lookup: Lookup) -> Any:
+        payload: Any = args.get(self.whole_body, MISSING) if self.whole_body else MISSING
+        fields = {}
+        for placed in self.body_fields:
+            value = self._value(placed, args, lookup)
+            if value is not MISSING:
+                fields[placed.name] = value
+        fields.update(self.auth.body)
+        if fields:
+            if payload is MISSING or payload is None:
+                payload = {}
+            if isinstance(payload, dict):
+                payload = {**payload, **fields}
+        return payload
+
+    def _url(self, lookup: Lookup, path_values: list[str]) -> str:
+        out = [self.base_url]
+        for part in self.path.parts:
+            if isinstance(part, str):
+                out.append(part)
+                continue
+            value = lookup(part)
+            if not _present(value) or to_text(value) == "":
+                raise InputError.one(part.text, "path", f"is required to build the upstream URL of '{self.namespace}.{self.operation}'")
+            text = to_text(value)
+            if text in (".", ".."):
+                raise InputError.one(part.text, "path", f"'{text}' is not allowed as a path value")
+            path_values.append(text)
+            out.append(quote(text, safe=""))
+        return "".join(out)
+
+
+def _query_pair(name: str, value: Any) -> str:
+    if isinstance(value, list):
+        return "&".join(f"{quote(name, safe='')}={quote(to_text(v), safe='')}" for v in value)
+    return f"{quote(name, safe='')}={quote(to_text(value), safe='')}"
+
+
+def _header_value(name: str, value: Any) -> str:
+    text = to_text(value)
+    if any(ch in text for ch in _BAD_HEADER_CHARS):
+        raise InputError.one(name, "header", "must not contain line breaks or NUL characters")
+    return text
+
+
+class AuthPlan:
+    """Upstream credentials, rendered once at startup from bind values."""
+
+    def __init__(self, auth: Auth | None, ctx: CompileContext, namespace: str):
+        self.headers: dict[str, str] = {}
+        self.query: list[str] = []
+        self.cookies: list[str] = []
+        self.body: dict[str, str] = {}
+        self.path_vars: dict[str, str] = {}
+        if auth is None:
+            return
+        render = lambda text: _constant(ctx, text or "", namespace)  # noqa: E731
+        if auth.kind == "bearer":
+            self.headers["Authorization"] = f"Bearer {render(auth.token)}"
+        elif auth.kind == "basic":
+            creds = f"{render(auth.username)}:{render(auth.password)}".encode()
+            self.headers["Authorization"] = "Basic " + base64.b64encode(creds).decode()
+        elif auth.kind == "apikey":
+            for entry in auth.entries:
+                value = render(entry.value)
+                if entry.placement == "header":
+                    self.headers[entry.key] = value
+                elif entry.placement == "query":
+                    self.query.append(_query_pair(entry.key, value))
+                elif entry.placement == "cookie":
+                    self.cookies.append(f"{entry.key}={quote(value, safe=_COOKIE_SAFE)}")
+                elif entry.placement == "body":
+                    self.body[entry.key] = value
+                elif entry.placement == "path":
+                    self.path_vars[entry.key] = value
+
+
+def _constant(ctx: CompileContext, text: str, namespace: str) -> str:
+    """Credentials come from binds only, never from a caller: what is left unresolved is an error."""
+    template = ctx.template(text)
+    if not template.is_constant and not ctx.mock:
+        names = ", ".join("{{" + r.text + "}}" for r in template.refs)
+        raise ValueError(f"authentication of consumes '{namespace}' uses {names}, which no bind declares")
+    return template.constant()
+
+
+class BodyPlan:
+    """A `body:` template (SEMANTICS 2.4) with the content type its kind implies."""
+
+    _TYPES = {"json": JSON_CT, "raw-json": JSON_CT, "text": "text/plain", "xml": "application/xml",
+              "sparql": "application/sparql-query", "form": "application/x-www-form-urlencoded"}
+
+    def __init__(self, body: Body, ctx: CompileContext):
+        self.kind = body.kind
+        self.content_type = self._TYPES.get(body.kind, JSON_CT)
+        if body.kind == "multipart":
+            raise ValueError("multipartForm bodies are not supported by this runtime yet")
+        if body.kind == "raw-json":
+            self.compiled: Any = ctx.template(str(body.data), json_mode=True)
+        elif body.kind in ("text", "xml", "sparql") or (body.kind == "form" and isinstance(body.data, str)):
+            self.compiled = ctx.template(to_text(body.data))
+        else:
+            self.compiled = _compile_tree(body.data, ctx)
+
+    def render(self, lookup: Lookup, extra_fields: dict[str, str]) -> tuple[bytes, str]:
+        if isinstance(self.compiled, Template):
+            text = self.compiled.render(lookup)
+            if self.kind == "form" and extra_fields:
+                text += ("&" if text else "") + urlencode(extra_fields)
+            return text.encode(), self.content_type
+        data = _render_tree(self.compiled, lookup)
+        if data is MISSING:
+            data = {}
+        if extra_fields and isinstance(data, dict):
+            data = {**data, **extra_fields}
+        if self.kind == "form":
+            return urlencode({k: to_text(v) for k, v in (data or {}).items()}).encode(), self.content_type
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode(), self.content_type
+
+
+def _compile_tree(data: Any, ctx: CompileContext) -> Any:
+    if isinstance(data, dict):
+        return {str(k): _compile_tree(v, ctx) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_compile_tree(v, ctx) for v in data]
+    if isinstance(data, str) and "{{" in data:
+        return ctx.template(data)
+    return data
+
+
+def _render_tree(node: Any, lookup: Lookup) -> Any:
+    """Structured body data: a lone `{{x}}` keeps x's type; a missing one drops its key."""
+    if isinstance(node, Template):
+        return node.render_value(lookup)
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            rendered = _render_tree(value, lookup)
+            if rendered is not MISSING:
+                out[key] = rendered
+        return out
+    if isinstance(node, list):
+        return [v for v in (_render_tree(item, lookup) for item in node) if v is not MISSING]
+    return node
+
+
+def split_base(url: str) -> tuple[str, str]:
+    """(scheme://host:port, path) of a base URI, for messages and connection pools."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}", parts.path
