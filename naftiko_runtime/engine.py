@@ -135,8 +135,21 @@ class Engine:
             await transport.close()
 
 
+def _loose(name: str) -> str:
+    return name.lower().replace("-", "").replace("_", "")
+
+
 def _route_path(path: str, inputs: list[Input]) -> str:
-    """Path inputs the route does not bind become trailing segments (`/v1/session` -> `/v1/session/{id}`)."""
+    """Path inputs the route does not bind become trailing segments (`/v1/session` -> `/v1/session/{id}`).
+
+    A route variable that differs from an input only in case, `-` or `_` (`{orgname}` for input
+    `orgName`) is renamed to the input, which is what its author meant.
+    """
+    names = {i.name for i in inputs}
+    loose = {_loose(i.name): i.name for i in inputs}
+    for var in _ROUTE_VAR.findall(path):
+        if var not in names and _loose(var) in loose:
+            path = path.replace("{" + var + "}", "{" + loose[_loose(var)] + "}")
     present = set(_ROUTE_VAR.findall(path))
     for inp in inputs:
         if inp.location == "path":

@@ -36,7 +36,7 @@ class JsonPath:
             return
         m = _SIMPLE.match(self.expr)
         if m:
-            self.steps = [a if a is not None else (int(b) if b is not None else c) for a, b, c in _STEP.findall(m.group(1))]
+            self.steps = [a if a else (int(b) if b else c) for a, b, c in _STEP.findall(m.group(1))]
         else:
             expr_ = self.expr if self.expr.startswith("$") else "$." + self.expr
             self._compiled = _jsonpath_parse(expr_)  # raises on a bad expression: caught at load

@@ -239,6 +239,9 @@ class Normalizer:
             self.d.note(node.at("baseUri"), "baseUri ends with '/'; the trailing slash is dropped (paths start with '/')", "dialect-baseuri-slash")
             base = base.rstrip("/")
         consumes = Consumes(namespace=namespace, base_uri=base, pos=node.pos, description=self._str(node, "description", "consumes"))
+        if "authentication" not in node and isinstance(node.get("auth"), YMap):
+            self.d.note(node.key_at("auth"), "`auth:` read as `authentication:`", "dialect-auth-key")
+            node["authentication"], node.val_pos["authentication"] = node["auth"], node.at("auth")
         if "authentication" in node:
             consumes.auth = self.auth(node.get("authentication"), node.at("authentication"), consumed=True)
         settings = node.get("x-naftiko")
@@ -301,6 +304,10 @@ class Normalizer:
         )
         if "body" in node:
             op.body = self.body(node.get("body"), node.at("body"))
+        elif method in ("POST", "PUT", "PATCH") and not any(p.location == "body" for p in params):
+            self.d.note(node.pos, f"{method} operation '{name}' declares no body; the caller's JSON body (input `body`) is forwarded as is", "body-passthrough")
+            params.append(Param(name="body", location="body", pos=node.pos, type="object",
+                                description="JSON request body, forwarded to the upstream as is."))
         return op
 
     def consumed_path(self, path: str, pos: Pos) -> str:
