@@ -12,12 +12,12 @@ from pathlib import Path
 
 from naftiko_runtime.binds import BoundValues
 from naftiko_runtime.inputs import Input
-from naftiko_runtime.invoke import Invocation
+from naftiko_runtime.invoke import Invocation, UpstreamUnavailable
 from naftiko_runtime.mock import MockTransport
 from naftiko_runtime.spec.diagnostics import CapabilityError, Diagnostics, Pos
 from naftiko_runtime.spec.model import Capability, McpExposure, RestExposure, RestOperation, Tool
 from naftiko_runtime.upstream.client import ClientSettings, HttpTransport, Transport
-from naftiko_runtime.upstream.request import CompileContext
+from naftiko_runtime.upstream.request import CompileContext, Upstream, UpstreamError
 
 _ROUTE_VAR = re.compile(r"\{([^{}/]+)\}")
 DEFAULT_MAX_BODY = 1024 * 1024
@@ -72,6 +72,7 @@ class Engine:
         prefixes = frozenset({"rest", "tools", "mcp", "inputs", *cap.exposure_namespaces()})
         self.ctx = CompileContext(binds, prefixes, self.diagnostics, mock=self.options.mock)
         self.transports: dict[str, Transport] = self._transports()
+        self.upstreams: dict[str, Upstream] = self._upstreams()
         self.rest = [self._rest(e) for e in cap.rest]
         self.mcp = [self._mcp(e) for e in cap.mcp]
         if self.diagnostics.errors:
@@ -90,9 +91,22 @@ class Engine:
             out[ns] = HttpTransport(ns, settings)
         return out
 
+    def _upstreams(self) -> dict[str, Upstream]:
+        out: dict[str, Upstream] = {}
+        for ns, consumes in self.cap.consumes.items():
+            try:
+                out[ns] = Upstream(consumes, self.ctx, self.options.base_uris.get(ns))
+            except UpstreamError as exc:
+                for field_, message in exc.problems:
+                    where = consumes.auth.pos if field_ == "authentication" and consumes.auth is not None else consumes.pos
+                    self.diagnostics.error(where, message, "unbound-variable")
+        return out
+
     def _invocation(self, name: str, action, pos: Pos) -> Invocation | None:
         try:
-            return Invocation(name, action, self.cap, self.ctx, self.transports, self.options.base_uris)
+            return Invocation(name, action, self.cap, self.ctx, self.transports, self.upstreams)
+        except UpstreamUnavailable:
+            return None
         except ValueError as exc:
             self.diagnostics.error(action.call_pos or pos, str(exc), "compile")
             return None

@@ -15,7 +15,7 @@ from naftiko_runtime.shaping import NOTHING, Shaper
 from naftiko_runtime.spec.model import Action, Capability, ConsumedOperation, WithRef
 from naftiko_runtime.templates import MISSING, Ref, Template, to_text
 from naftiko_runtime.upstream.client import Response, Transport
-from naftiko_runtime.upstream.request import CompileContext, RequestPlan, lookup_in
+from naftiko_runtime.upstream.request import CompileContext, RequestPlan, Upstream, lookup_in
 
 JSON_CT = "application/json"
 
@@ -34,11 +34,15 @@ class Outcome:
         return self.status < 400
 
 
+class UpstreamUnavailable(ValueError):
+    """The consumes namespace failed to compile; its own error was already reported."""
+
+
 class Invocation:
     """An exposed operation or tool compiled against its consumed operation."""
 
     def __init__(self, name: str, action: Action, cap: Capability, ctx: CompileContext,
-                 transports: dict[str, Transport], base_uris: dict[str, str]):
+                 transports: dict[str, Transport], upstreams: dict[str, Upstream]):
         self.name = name
         self.action = action
         self.op: ConsumedOperation | None = None
@@ -53,7 +57,9 @@ class Invocation:
             if self.op is None:
                 known = ", ".join(sorted(consumes.operations)) or "none"
                 raise ValueError(f"{name}: call '{namespace}.{op_name}' names no operation of '{namespace}'; known: {known}")
-            self.plan = RequestPlan(consumes, self.op, ctx, base_uris.get(namespace))
+            if namespace not in upstreams:
+                raise UpstreamUnavailable(namespace)
+            self.plan = RequestPlan(upstreams[namespace], self.op, ctx)
             self.transport = transports[namespace]
         elif not action.outputs:
             raise ValueError(f"{name}: has no `call` and no static outputs, so it has nothing to do")

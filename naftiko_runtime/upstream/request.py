@@ -89,28 +89,55 @@ class _Placed:
     template: Template | None  # None: take the argument of the same name
 
 
+class Upstream:
+    """One consumes namespace compiled once: its base URL and credentials.
+
+    The base URL is a constant after binding: a variable no bind declares is a startup error,
+    because a caller must never choose the upstream host.
+    """
+
+    def __init__(self, consumes: Consumes, ctx: CompileContext, base_uri: str | None = None):
+        self.namespace = consumes.namespace
+        problems: list[tuple[str, str]] = []
+        try:
+            self.auth = AuthPlan(consumes.auth, ctx, consumes.namespace)
+        except ValueError as exc:
+            problems.append(("authentication", str(exc)))
+            self.auth = AuthPlan(None, ctx, consumes.namespace)
+        base = ctx.template(base_uri if base_uri is not None else consumes.base_uri)
+        for name, value in self.auth.path_vars.items():  # apikey placement `path` fills `{{key}}`
+            base = base.bind(lambda r, n=name, v=value: v if r.path == (n,) else MISSING)
+        if not base.is_constant and not ctx.mock:
+            names = ", ".join("{{" + r.text + "}}" for r in base.refs)
+            problems.append(("baseUri", f"baseUri of consumes '{self.namespace}' uses {names}, which no bind declares (a caller must never choose the upstream host)"))
+        if problems:
+            raise UpstreamError(problems)
+        self.base_url = base.constant() if base.is_constant else ""
+
+
+class UpstreamError(ValueError):
+    """Everything wrong with one consumes namespace: (field, message) pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("; ".join(m for _, m in problems))
+
+
 class RequestPlan:
     """A consumed operation compiled for repeated calls."""
 
-    def __init__(self, consumes: Consumes, op: ConsumedOperation, ctx: CompileContext, base_uri: str | None = None):
-        self.namespace = consumes.namespace
+    def __init__(self, upstream: Upstream, op: ConsumedOperation, ctx: CompileContext):
+        self.namespace = upstream.namespace
         self.operation = op.name
         self.method = op.method
         self.op = op
-        base = base_uri if base_uri is not None else consumes.base_uri
         raw_path, _, fixed_query = op.path.partition("?")
         self.fixed_query = fixed_query
-        self.auth = AuthPlan(consumes.auth, ctx, consumes.namespace)
-        extra_vars = self.auth.path_vars
-        self.base = ctx.template(base)
+        self.auth = upstream.auth
+        self.base_url = upstream.base_url
         self.path = ctx.template(raw_path)
-        for name, value in extra_vars.items():  # apikey placement: path fills `{{key}}`
-            self.base = self.base.bind(lambda r, n=name, v=value: v if r.path == (n,) else MISSING)
+        for name, value in self.auth.path_vars.items():
             self.path = self.path.bind(lambda r, n=name, v=value: quote(v, safe="") if r.path == (n,) else MISSING)
-        if not self.base.is_constant and not ctx.mock:
-            names = ", ".join("{{" + r.text + "}}" for r in self.base.refs)
-            raise ValueError(f"baseUri of consumes '{self.namespace}' uses {names}, which no bind declares (a caller must never choose the upstream host)")
-        self.base_url = self.base.constant() if self.base.is_constant else ""
         self.item = bool(self.path.parts) and isinstance(self.path.parts[-1], Ref)
         self.query: list[_Placed] = []
         self.headers: list[_Placed] = []

@@ -8,7 +8,7 @@ import pytest
 from naftiko_runtime.binds import BoundValues
 from naftiko_runtime.errors import InputError
 from naftiko_runtime.spec.load import load_text
-from naftiko_runtime.upstream.request import CompileContext, RequestPlan
+from naftiko_runtime.upstream.request import CompileContext, RequestPlan, Upstream
 
 CAP = """naftiko: 1.0.0-alpha2
 capability:
@@ -63,7 +63,7 @@ def plan(op: str, auth: str = "{type: bearer, token: '{{TOKEN}}'}", mock: bool =
     cap = load_text(CAP.format(auth=auth), "cap.yaml")
     ctx = CompileContext(BINDS, frozenset({"tools", "rest"}), mock=mock)
     consumes = cap.consumes["api"]
-    return RequestPlan(consumes, consumes.operations[op], ctx)
+    return RequestPlan(Upstream(consumes, ctx), consumes.operations[op], ctx)
 
 
 def test_path_values_are_encoded_per_segment_and_absent_query_omitted():
