@@ -1,0 +1,1 @@
+"""Shared test infrastructure: real servers on real loopback sockets (see servers.py)."""
