@@ -24,16 +24,20 @@ MOCK_FAILS = {
     "amplitude__amplitude-identity-and-privacy.yaml": "GET /v1/users is served twice",  # getScimUser has no id: unreachable
     "apache-orc__orc-workflow.yaml": "call 'orc.getFileSchema' names no operation of 'orc'",
     "upbound__platform-engineering.yaml": "call 'upbound.list-teams' names no operation of 'upbound'",
-    "xweather__lightning-safety.yaml": "has no `call` and no static outputs",  # tools use `calls:` (not the spec)
 }
 # Compiles on --mock but a real run refuses it, naming why (never sends broken requests).
 REAL_FAILS = {
-    "avalara__avatax-apis-accounts.yaml": "uses {{baseurl}}, which no bind declares",
-    "betsolutions__casino-platform.yaml": "uses {{BETSOLUTIONS_HASH}}, which no bind declares",
-    "fullstory__server-users.yaml": "uses {{env.FULLSTORY_USER}}, which no bind declares",
     "mastercard__loyalty-and-offers.yaml": "authentication type 'oauth1' on consumes 'loyalty-promotions' is not supported",
-    "oracle-goldengate__cloud-management.yaml": "uses {{region}}, which no bind declares",
-    "sap__enterprise-business-operations.yaml": "uses {{SAP_B1_SESSION}}, which no bind declares",
+}
+# Credentials or base URIs naming variables no bind declares: read from the environment (warning),
+# so a real run needs them set, and names them when they are not.
+IMPLICIT_ENV = {
+    "amplitude__amplitude-identity-and-privacy.yaml": {"AMPLITUDE_SECRET_KEY"},
+    "avalara__avatax-apis-accounts.yaml": {"baseurl", "AVALARA_USER", "AVALARA_PASS"},
+    "betsolutions__casino-platform.yaml": {"BETSOLUTIONS_HASH"},
+    "fullstory__server-users.yaml": {"FULLSTORY_USER", "FULLSTORY_PASS"},
+    "oracle-goldengate__cloud-management.yaml": {"region", "ggsa-host", "port"},
+    "sap__enterprise-business-operations.yaml": {"SAP_B1_SESSION"},
 }
 
 
@@ -75,6 +79,22 @@ def test_corpus_file_serves_or_fails_with_a_positioned_reason(name):
         assert any(REAL_FAILS[name] in x.message and x.pos.line > 0 for x in err.value.diagnostics), [str(x) for x in err.value.diagnostics]
     else:
         real()
+
+
+@pytest.mark.parametrize("name", sorted(IMPLICIT_ENV))
+def test_undeclared_credentials_are_read_from_the_environment(name, monkeypatch):
+    from naftiko_runtime.binds import BindError
+
+    cap, d, _ = compile_file(name, mock=False)
+    warned = {x.message.split("variable ")[1].split(" ")[0] for x in d if x.rule == "bind-implicit"}
+    assert warned == IMPLICIT_ENV[name]
+    for var in IMPLICIT_ENV[name]:
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(BindError) as err:
+        resolve_binds(cap, CORPUS)
+    missing = {m.name for m in err.value.missing}
+    assert IMPLICIT_ENV[name] <= missing
+    assert all(m.pos.line > 0 for m in err.value.missing)
 
 
 def test_most_of_the_corpus_serves():

@@ -8,6 +8,7 @@ so `naftiko validate` can show authors what the runtime understood; things that 
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 from typing import Any, Callable
@@ -34,6 +35,7 @@ from naftiko_runtime.spec.model import (
     WithRef,
 )
 from naftiko_runtime.spec.yamlsource import YList, YMap
+from naftiko_runtime.templates import refs_in
 
 SUPPORTED_VERSIONS = ("1.0.0-alpha1", "1.0.0-alpha2", "1.0.0-alpha3")
 PARAM_LOCATIONS = ("path", "query", "header", "cookie", "body", "environment")
@@ -144,6 +146,7 @@ class Normalizer:
                 self.d.warning(body.key_at(key), f"`capability.{key}` is not supported by this runtime and is ignored", "unsupported-feature")
         for item, pos in self._list(body, "consumes", "capability"):
             self.consumes_entry(cap, item, pos)
+        self.implicit_binds(cap)
         for item, pos in self._list(body, "exposes", "capability"):
             self.expose(cap, item, pos)
         if not body.get("exposes"):
@@ -178,6 +181,38 @@ class Normalizer:
                 keys=keys, pos=node.pos, location=str(location) if location else None, key_pos=key_pos,
             ))
         return out
+
+    def implicit_binds(self, cap: Capability) -> None:
+        """Credentials and base URIs naming a variable no bind declares read the environment.
+
+        Authors write `token: '{{API_TOKEN}}'` and forget to declare API_TOKEN under `binds`. What
+        they mean is a secret from the environment, so it becomes one, with a warning; `run` then
+        stops if the variable is unset, as for any bind. Only credentials and base URIs get this:
+        they never take caller input, so no other template can reach the environment.
+        """
+        declared = {(b.namespace, var) for b in cap.binds for var in b.keys} | {(None, var) for b in cap.binds for var in b.keys}
+        implicit: dict[str, Bind] = {}
+        for consumes in cap.consumes.values():
+            texts: list[tuple[str | None, Pos]] = [(consumes.base_uri, consumes.pos)]
+            path_keys = {e.key for e in consumes.auth.entries if e.placement == "path"} if consumes.auth else set()
+            if consumes.auth is not None:
+                a = consumes.auth
+                texts += [(t, a.pos) for t in (a.token, a.username, a.password, *(e.value for e in a.entries))]
+            for text, pos in texts:
+                for ref in refs_in(text):
+                    ns, var = (ref.path[0], ref.path[1]) if len(ref.path) == 2 else (None, ref.path[0])
+                    if len(ref.path) > 2 or (ns, var) in declared or (ns is None and var in path_keys):
+                        continue
+                    declared.add((ns, var))
+                    bind = implicit.setdefault(ns or "env", Bind(namespace=ns or "env", keys={}, pos=pos))
+                    bind.keys[var] = var
+                    bind.key_pos[var] = pos
+                    close = difflib.get_close_matches(var, sorted(cap.bind_names - {var}), n=1, cutoff=0.8)
+                    if close:  # a typo of a declared name, not a new secret
+                        self.d.error(pos, f"`{{{{{ref.text}}}}}` names no bind variable; did you mean {close[0]}?", "unbound-variable")
+                    else:
+                        self.d.warning(pos, f"`{{{{{ref.text}}}}}` is not declared in `binds`; it is read from the environment variable {var} (declare it under `binds` to say so)", "bind-implicit")
+        cap.binds += implicit.values()
 
     # ---------------------------------------------------------------- consumes
 
@@ -285,8 +320,12 @@ class Normalizer:
         path = rpath
         if "path" in node:
             sub = self._str(node, "path", f"operation '{name}'")
-            self.d.note(node.at("path"), f"operation-level `path` '{sub}' is appended to the resource path", "dialect-operation-path")
-            path = path.rstrip("/") + ("" if sub.startswith("/") or not sub else "/") + sub
+            if rpath.strip("/") and sub.startswith(rpath.rstrip("/") + "/"):
+                self.d.note(node.at("path"), f"operation-level `path` '{sub}' repeats the resource path; used as the full path", "dialect-operation-path")
+                path = sub
+            else:
+                self.d.note(node.at("path"), f"operation-level `path` '{sub}' is appended to the resource path", "dialect-operation-path")
+                path = path.rstrip("/") + ("" if sub.startswith("/") or not sub else "/") + sub
         params = _merge_params(inherited, self.params(node, "inputParameters", f"operation '{name}'", consumed=True))
         path = self.consumed_path(path, node.at("path") if "path" in node else node.pos)
         appended = []
@@ -571,6 +610,20 @@ class Normalizer:
     def action(self, node: YMap, namespace: str, where: str, inherited: list[Param]) -> Action:
         action = Action(pos=node.pos)
         call = node.get("call")
+        calls = node.get("calls")
+        if call is None and isinstance(calls, YList) and len(calls) == 1 and isinstance(calls[0], YMap) and calls[0].get("capability"):
+            single = calls[0]
+            self.d.note(node.key_at("calls"), f"{where}: `calls: [{{capability: ...}}]` read as `call` (+ `with` from its `parameters`)", "dialect-calls")
+            call = single["capability"]
+            node.val_pos["call"] = single.at("capability")
+            if isinstance(single.get("parameters"), YMap) and "with" not in node:
+                params = single["parameters"]
+                for key in list(params):
+                    if isinstance(params[key], str):
+                        params[key] = _SINGLE_BRACE.sub(lambda m: "{{" + m.group(1) + "}}", params[key])
+                node["with"], node.val_pos["with"] = params, single.at("parameters")
+        elif call is None and isinstance(calls, YList) and calls:
+            self.d.error(node.key_at("calls"), f"{where}: `calls` with several steps is orchestration, which this runtime does not support yet", "unsupported-feature")
         if call is not None:
             action.call_pos = node.at("call")
             parts = str(call).split(".")
@@ -607,7 +660,7 @@ class Normalizer:
     def with_value(self, value: Any, namespace: str, pos: Pos) -> Any:
         if isinstance(value, str) and "{{" not in value:
             head, dot, rest = value.partition(".")
-            if dot and rest and re.fullmatch(r"[A-Za-z0-9_\-]+", rest):
+            if dot and rest and re.fullmatch(r"[A-Za-z0-9_$\-]+", rest):  # `$` for OData names (`tools.$select`)
                 if head == namespace:
                     return WithRef(rest)
                 if head in _REF_PREFIXES:

@@ -251,7 +251,7 @@ def test_credential_variable_no_bind_declares_is_an_error(tmp_path):
     consumes(d)["authentication"]["token"] = "{{API_TOKN}}"
     diags, _ = check(tmp_path, d)
     [err] = found(diags, "unbound-variable", "error")
-    assert "{{API_TOKN}}" in err.message
+    assert "{{API_TOKN}}" in err.message and "did you mean API_TOKEN?" in err.message
     assert found(diags, "bind-unused", "warning"), "API_TOKEN is now unused"
 
 
@@ -368,12 +368,13 @@ def test_templated_base_uri_is_fine_when_its_variables_are_bound(tmp_path):
     assert [x for x in diags if x.severity in ("error", "warning")] == []
 
 
-def test_templated_base_uri_with_an_unbound_variable_is_an_error(tmp_path):
+def test_templated_base_uri_with_an_undeclared_variable_reads_the_environment(tmp_path):
     d = doc()
     consumes(d)["baseUri"] = "https://{{region}}.example.com"
     diags, _ = check(tmp_path, d)
-    [err] = found(diags, "unbound-variable", "error")
-    assert "{{region}}" in err.message
+    [warn] = found(diags, "bind-implicit", "warning")
+    assert "{{region}}" in warn.message and "environment variable region" in warn.message
+    assert not found(diags, "unbound-variable")
     assert not found(diags, "baseuri-invalid")
 
 
