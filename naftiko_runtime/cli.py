@@ -37,6 +37,12 @@ def _positive(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number >= 0")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="naftiko", description="Serve and check Naftiko capability files.")
     parser.add_argument("-V", "--version", action="version", version=f"naftiko-runtime {__version__} (spec 1.0.0-alpha1..alpha3)")
@@ -48,9 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--port", action="append", type=_port_pair, default=[], metavar="NAMESPACE=PORT", help="listen port of an exposure (repeatable; 0 picks a free port)")
     run.add_argument("--base-uri", action="append", type=lambda t: _pair(t, "URL"), default=[], metavar="NAMESPACE=URL", help="send a consumes namespace's requests to another server (repeatable)")
     run.add_argument("--env-file", type=Path, default=None, metavar="FILE", help="load environment variables from a dotenv file first (variables already set win)")
-    run.add_argument("--timeout", type=_positive, default=30.0, metavar="SECONDS", help="upstream request timeout (default 30)")
-    run.add_argument("--connect-timeout", type=_positive, default=None, metavar="SECONDS", help="upstream connect timeout (default: --timeout)")
-    run.add_argument("--read-timeout", type=_positive, default=None, metavar="SECONDS", help="upstream read timeout between bytes (default: --timeout)")
+    run.add_argument("--timeout", type=_positive, default=30.0, metavar="SECONDS", help="upstream call budget, retries included (default 30)")
+    run.add_argument("--connect-timeout", type=_positive, default=None, metavar="SECONDS", help="upstream connect timeout, waiting for a free connection included (default 10)")
+    run.add_argument("--read-timeout", type=_positive, default=None, metavar="SECONDS", help="longest upstream silence while reading an answer (default: --timeout)")
+    run.add_argument("--retries", type=_count, default=2, metavar="N", help="retries of idempotent upstream calls on connection faults, 429, 502, 503, 504 (default 2; never for POST/PATCH)")
+    run.add_argument("--max-connections", type=_count, default=100, metavar="N", help="concurrent requests per upstream (default 100; a caller waiting longer than the connect timeout gets 503)")
+    run.add_argument("--max-response", type=_count, default=10 * 1024 * 1024, metavar="BYTES", help="largest upstream answer read (default 10 MiB; above: 502)")
+    run.add_argument("--grace-period", type=_positive, default=30.0, metavar="SECONDS", help="on SIGTERM/SIGINT, how long in-flight requests may take to finish (default 30)")
     run.add_argument("--max-body", type=int, default=1024 * 1024, metavar="BYTES", help="largest request body accepted (default 1 MiB; above: 413)")
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="log verbosity (logs go to stderr)")
     run.add_argument("--access-log", action="store_true", help="log one line per request")
@@ -62,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--strict", action="store_true", help="also report every deviation from the official 1.0.0-alpha2 schema as an error")
     val.add_argument("--format", choices=["text", "json", "github"], default="text", help="output format (github: workflow annotations)")
     val.add_argument("--quiet", "-q", action="store_true", help="print errors and warnings only, not notes")
+    val.add_argument("--only-capabilities", action="store_true", help="skip files without a top-level `naftiko` key, as directories do (for pre-commit, which passes every changed YAML file)")
     return parser
 
 
@@ -117,7 +128,8 @@ def run_command(args: argparse.Namespace) -> int:
         _print("Set them in the environment, or pass --env-file FILE (or --mock to run against a fake upstream).")
         return 1
     set_secrets(handler, binds.secrets)
-    client = ClientSettings(timeout=args.timeout, connect_timeout=args.connect_timeout, read_timeout=args.read_timeout)
+    client = ClientSettings(timeout=args.timeout, connect_timeout=args.connect_timeout, read_timeout=args.read_timeout,
+                            retries=args.retries, max_connections=max(1, args.max_connections), max_response_bytes=args.max_response)
     unknown = [ns for ns, _ in args.base_uri if ns not in cap.consumes]
     if unknown:
         _print(f"naftiko: --base-uri names unknown consumes namespace(s) {', '.join(unknown)}; known: {', '.join(cap.consumes) or 'none'}")
@@ -135,10 +147,16 @@ def run_command(args: argparse.Namespace) -> int:
     if unknown_ports:
         _print(f"naftiko: --port names unknown exposure(s) {', '.join(unknown_ports)}; known: {', '.join(sorted(known_ns)) or 'none'}")
         return 2
-    serve_options = ServeOptions(host=args.host, ports=dict(args.port), log_level=args.log_level, access_log=args.access_log)
-    if args.stdio:
+    serve_options = ServeOptions(host=args.host, ports=dict(args.port), log_level=args.log_level, access_log=args.access_log,
+                                 grace_period=args.grace_period)
+    if args.stdio or _stdio_only(engine):
         return _run_stdio(engine)
     return _run_http(engine, serve_options, args.mock)
+
+
+def _stdio_only(engine) -> bool:
+    """A file whose one served exposure is `transport: stdio` MCP runs on stdio without --stdio."""
+    return not engine.rest and len(engine.mcp) == 1 and engine.mcp[0].exposure.transport == "stdio"
 
 
 def _run_stdio(engine) -> int:

@@ -7,10 +7,12 @@ collected (not just the first) so `naftiko run` can list them all with their pos
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from naftiko_runtime.binds import BoundValues
+from naftiko_runtime.exposes.auth import Guard, compile_guard, credential_values
+from naftiko_runtime.exposes.health import Lifecycle
 from naftiko_runtime.inputs import Input
 from naftiko_runtime.invoke import Invocation, UpstreamUnavailable
 from naftiko_runtime.mock import MockTransport
@@ -47,6 +49,7 @@ class Route:
 class RestApi:
     exposure: RestExposure
     routes: list[Route]
+    guard: Guard | None = None
 
 
 @dataclass
@@ -59,6 +62,7 @@ class McpTool:
 class McpApi:
     exposure: McpExposure
     tools: list[McpTool]
+    guard: Guard | None = None
 
 
 class Engine:
@@ -71,6 +75,7 @@ class Engine:
         self.diagnostics = Diagnostics()
         prefixes = frozenset({"rest", "tools", "mcp", "inputs", *cap.exposure_namespaces()})
         self.ctx = CompileContext(binds, prefixes, self.diagnostics, mock=self.options.mock)
+        self.lifecycle = Lifecycle()  # moved by runtime.py, reported by the health probes
         self.transports: dict[str, Transport] = self._transports()
         self.upstreams: dict[str, Upstream] = self._upstreams()
         self.rest = [self._rest(e) for e in cap.rest]
@@ -79,17 +84,36 @@ class Engine:
             raise CapabilityError(self.diagnostics.errors)
 
     def _transports(self) -> dict[str, Transport]:
+        settings = {ns: self._client_settings(c) for ns, c in self.cap.consumes.items()}
         if self.options.mock:
             shared = MockTransport()
             return {ns: shared for ns in self.cap.consumes}
+        credentials = [v for auth in self._auths() for v in credential_values(auth, self.ctx)]
         out: dict[str, Transport] = {}
         for ns, consumes in self.cap.consumes.items():
             if consumes.auth is not None and consumes.auth.kind in ("unsupported", "oauth2", "digest"):
                 self.diagnostics.error(consumes.auth.pos, f"authentication type '{consumes.auth.original_type}' on consumes '{ns}' is not supported by this runtime (bearer, apikey and basic are); requests would go out unauthenticated", "unsupported-auth")
-            settings = ClientSettings(**{**self.options.client.__dict__})
-            _apply_extension(settings, consumes.settings)
-            out[ns] = HttpTransport(ns, settings)
+            out[ns] = HttpTransport(ns, settings[ns], redact=credentials)
         return out
+
+    def _auths(self):
+        """Every authentication block of the file, consumed and exposed."""
+        yield from (c.auth for c in self.cap.consumes.values())
+        yield from (e.auth for e in [*self.cap.rest, *self.cap.mcp])
+
+    def _client_settings(self, consumes) -> ClientSettings:
+        """The process-wide client settings with the namespace's `x-naftiko:` overrides."""
+        settings = replace(self.options.client)
+        for problem in apply_extension(settings, consumes.settings):
+            self.diagnostics.error(consumes.pos, f"consumes '{consumes.namespace}': x-naftiko: {problem}", "bad-extension")
+        return settings
+
+    def _guard(self, namespace: str, auth) -> Guard | None:
+        try:
+            return compile_guard(auth, self.ctx, namespace)
+        except ValueError as exc:
+            self.diagnostics.error(auth.pos, str(exc), "exposure-auth")
+            return None
 
     def _upstreams(self) -> dict[str, Upstream]:
         out: dict[str, Upstream] = {}
@@ -129,7 +153,7 @@ class Engine:
                 continue
             seen[key] = route
             routes.append(route)
-        return RestApi(exposure, routes)
+        return RestApi(exposure, routes, self._guard(exposure.namespace, exposure.auth))
 
     def _mcp(self, exposure: McpExposure) -> McpApi:
         tools: list[McpTool] = []
@@ -142,7 +166,7 @@ class Engine:
             invocation = self._invocation(f"tool '{tool.name}'", tool.action, tool.pos)
             if invocation is not None:
                 tools.append(McpTool(tool, invocation))
-        return McpApi(exposure, tools)
+        return McpApi(exposure, tools, self._guard(exposure.namespace, exposure.auth))
 
     async def close(self) -> None:
         for transport in {id(t): t for t in self.transports.values()}.values():
@@ -184,12 +208,36 @@ def _route_shape(path: str) -> str:
     return _ROUTE_VAR.sub("{}", path)
 
 
-def _apply_extension(settings: ClientSettings, ext: dict) -> None:
-    """`x-naftiko:` on a consumes entry (documented extension): per-upstream client settings."""
-    for key, attr in (("timeout", "timeout"), ("connectTimeout", "connect_timeout"), ("readTimeout", "read_timeout"),
-                      ("maxResponseBytes", "max_response_bytes"), ("maxConnections", "max_connections")):
-        if key in ext:
-            setattr(settings, attr, type(getattr(settings, attr) or 0.0)(ext[key]) if getattr(settings, attr) is not None else float(ext[key]))
+_EXTENSION = {  # x-naftiko key -> (ClientSettings attribute, type, lowest value)
+    "timeout": ("timeout", float, 0.001),
+    "connectTimeout": ("connect_timeout", float, 0.001),
+    "readTimeout": ("read_timeout", float, 0.001),
+    "retries": ("retries", int, 0),
+    "maxResponseBytes": ("max_response_bytes", int, 1),
+    "maxConnections": ("max_connections", int, 1),
+}
+
+
+def apply_extension(settings: ClientSettings, ext: dict) -> list[str]:
+    """`x-naftiko:` on a consumes entry (docs/RELIABILITY.md): per-upstream client settings.
+
+    Returns what is wrong with it; a misspelled key is an error rather than a silently ignored limit.
+    """
+    problems = []
+    for key, raw in ext.items():
+        if key not in _EXTENSION:
+            problems.append(f"unknown key '{key}'; known: {', '.join(_EXTENSION)}")
+            continue
+        attr, type_, low = _EXTENSION[key]
+        try:
+            value = type_(raw)
+            if isinstance(raw, bool) or value < low or (type_ is int and value != float(raw)):
+                raise ValueError
+        except (TypeError, ValueError):
+            problems.append(f"{key} must be {'a whole number' if type_ is int else 'a number of seconds'} >= {low:g}, got {raw!r}")
+            continue
+        setattr(settings, attr, value)
+    return problems
 
 
 def capability_dir(cap: Capability) -> Path:

@@ -37,9 +37,10 @@ class UpstreamFailure(Exception):
     """The upstream could not be reached, timed out, or answered something unusable."""
 
     namespace: str
-    kind: str  # unreachable | timeout | too-large | bad-response
+    kind: str  # unreachable | timeout | too-large | bad-response | busy
     detail: str = ""
     status: int = field(default=502)
+    retryable: bool = False  # a fault an idempotent request may safely be sent again after
 
     def __post_init__(self) -> None:
         super().__init__(self.message)
@@ -51,5 +52,6 @@ class UpstreamFailure(Exception):
             "timeout": "did not answer in time",
             "too-large": "answered with a body over the size limit",
             "bad-response": "answered with a response that could not be read",
+            "busy": "has no free connection",
         }.get(self.kind, "failed")
         return f"upstream '{self.namespace}' {what}" + (f": {self.detail}" if self.detail else "")

@@ -3,6 +3,12 @@
 Each REST (and MCP) exposure gets its own uvicorn server on its own port. Signals are handled
 here, once for all servers: SIGINT/SIGTERM stop accepting, let in-flight requests finish (bounded by
 a grace period), close upstream pools, and return 0.
+
+The drain is stricter than uvicorn's own (docs/RELIABILITY.md): listeners close at the signal, not
+at the next 0.1 s tick, so a new connection is refused rather than accepted and then dropped; the
+readiness probe turns 503; responses carry `Connection: close` (exposes/health.py); and idle
+keep-alive connections stay open for a short linger, so a request already on its way on one is
+answered rather than reset.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ from naftiko_runtime.engine import Engine
 
 log = logging.getLogger("naftiko")
 
+IDLE_LINGER = 1.0  # seconds an idle keep-alive connection stays open once a stop begins
+_TICK = 0.05
+
 
 class _Server(uvicorn.Server):
     """A uvicorn server that leaves signal handling to the runtime (several share one process)."""
@@ -32,6 +41,33 @@ class _Server(uvicorn.Server):
 
     def install_signal_handlers(self) -> None:  # older uvicorn releases
         return None
+
+    def stop_accepting(self) -> None:
+        """Close the listening sockets now: from here on a connect is refused, never half-served."""
+        for server in getattr(self, "servers", []):
+            server.close()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Drain: in-flight requests finish within the grace period, then the app's lifespan ends."""
+        self.stop_accepting()
+        loop = asyncio.get_running_loop()
+        state = self.server_state
+        grace = self.config.timeout_graceful_shutdown or 0.0
+        start = loop.time()
+        while (state.connections or state.tasks) and not self.force_exit and loop.time() - start < grace:
+            if loop.time() - start >= min(IDLE_LINGER, grace / 2):
+                for connection in list(state.connections):
+                    connection.shutdown()  # idle: closed; busy: closed once its response is sent
+            await asyncio.sleep(_TICK)
+        if state.tasks:
+            log.warning("grace period of %gs over: cancelling %d unfinished request(s)", grace, len(state.tasks))
+            for task in list(state.tasks):
+                task.cancel(msg="grace period over")
+            await asyncio.wait(list(state.tasks), timeout=1)  # they answer 503 (exposes/health.py)
+        for connection in list(state.connections):
+            connection.shutdown()
+        if not self.force_exit:
+            await self.lifespan.shutdown()
 
 
 @dataclass
@@ -81,7 +117,7 @@ def plan_listeners(engine: Engine, options: ServeOptions, build_rest: Callable, 
         if not port and ns not in options.ports:
             problems.append(f"{api.exposure.pos}: MCP exposure '{ns}' has no port; pass --port {ns}=PORT")
             continue
-        listeners.append(Listener("mcp", ns, host, port, build_mcp(engine, api), ["/mcp"]))
+        listeners.append(Listener("mcp", ns, host, port, build_mcp(engine, api, host), ["/mcp", "/"]))
     seen: dict[int, str] = {}
     for listener in listeners:
         if listener.port and listener.port in seen:
@@ -123,8 +159,11 @@ async def serve(engine: Engine, listeners: list[Listener], options: ServeOptions
     def stop(signum: int) -> None:
         nonlocal stop_count
         stop_count += 1
-        log.info("received %s, stopping (in-flight requests finish first)", signal.Signals(signum).name)
+        engine.lifecycle.draining = True
+        log.info("received %s, stopping: no new connections; in-flight requests finish within %gs",
+                 signal.Signals(signum).name, options.grace_period)
         for server in servers:
+            server.stop_accepting()
             server.should_exit = True
             if stop_count > 1:
                 server.force_exit = True
@@ -135,6 +174,7 @@ async def serve(engine: Engine, listeners: list[Listener], options: ServeOptions
     tasks = [asyncio.create_task(server._serve(sockets=[sock])) for server, sock in zip(servers, sockets)]
     while not all(s.started for s in servers) and not any(t.done() for t in tasks):
         await asyncio.sleep(0.01)
+    engine.lifecycle.listening = all(s.started for s in servers)
     for listener in listeners:
         announce(listener)
     results = await asyncio.gather(*tasks, return_exceptions=True)

@@ -27,7 +27,7 @@ def _operation(route: Route) -> dict[str, Any]:
         "parameters": params,
         "responses": {
             "default": {"description": "The upstream's answer, passed through with its status", "content": {"application/json": {"schema": {}}}},
-            "400": _PROBLEM, "413": _PROBLEM, "502": _PROBLEM, "504": _PROBLEM,
+            "400": _PROBLEM, "413": _PROBLEM, "502": _PROBLEM, "503": _PROBLEM, "504": _PROBLEM,
         },
     }
     if op.description:
@@ -54,7 +54,7 @@ def openapi_document(engine: Engine, api: RestApi) -> dict[str, Any]:
     for route in api.routes:
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
     cap = engine.cap
-    return {
+    document = {
         "openapi": "3.1.0",
         "info": {
             "title": cap.label or api.exposure.namespace,
@@ -74,3 +74,11 @@ def openapi_document(engine: Engine, api: RestApi) -> dict[str, Any]:
             }
         },
     }
+    if api.guard is not None:  # the exposure's authentication (exposes/auth.py), on every operation
+        schemes = api.guard.security_schemes()
+        document["components"]["securitySchemes"] = schemes
+        document["security"] = [{name: [] for name in schemes}]
+        for operations in paths.values():
+            for op in operations.values():
+                op["responses"]["401"] = _PROBLEM
+    return document

@@ -28,5 +28,6 @@ def input_problem(exc: InputError, instance: str) -> Response:
 
 
 def upstream_problem(exc: UpstreamFailure, instance: str) -> Response:
-    title = "Upstream timeout" if exc.status == 504 else "Bad gateway"
-    return problem(exc.status, title, exc.message, instance, upstream=exc.namespace)
+    title = {504: "Upstream timeout", 503: "Upstream busy"}.get(exc.status, "Bad gateway")
+    headers = {"Retry-After": "1"} if exc.status == 503 else None
+    return problem(exc.status, title, exc.message, instance, headers=headers, upstream=exc.namespace)

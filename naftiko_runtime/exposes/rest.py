@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from typing import Any
+from urllib.parse import unquote
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -19,12 +20,15 @@ from starlette.routing import Route as StarletteRoute
 
 from naftiko_runtime.engine import Engine, RestApi, Route
 from naftiko_runtime.errors import InputError, InputProblem, UpstreamFailure
+from naftiko_runtime.exposes.auth import protect
+from naftiko_runtime.exposes.health import ASGIApp
 from naftiko_runtime.exposes.openapi import openapi_document
 from naftiko_runtime.exposes.problems import input_problem, problem, upstream_problem
 from naftiko_runtime.inputs import Input, coerce
 from naftiko_runtime.shaping import NOTHING, JsonPath
 
 log = logging.getLogger("naftiko.rest")
+_SLASH = "\ue000"  # stands for an encoded `/` (%2F) inside one path segment while routing
 _NO_BODY = object()
 
 
@@ -49,6 +53,8 @@ class _Extractor:
         for name, location, type_ in self.simple:
             if location == "path":
                 raw = request.path_params.get(name)
+                if raw is not None and _SLASH in raw:
+                    raw = raw.replace(_SLASH, "/")
             elif location == "query":
                 if name in self.arrays:
                     items = request.query_params.getlist(name)
@@ -145,8 +151,26 @@ class _PathEndpoint:
             raise InputError([InputProblem("body", "body", f"is not valid JSON ({exc})")], "Invalid JSON body") from None
 
 
-def build_app(engine: Engine, api: RestApi) -> Starlette:
-    """The Starlette app for one REST exposure."""
+class _EncodedSlashes:
+    """Route on the raw path when it holds `%2F`, so `/v1/session/a%2Fb` is one segment, `a/b`.
+
+    Servers decode the path before routing, which would turn an encoded slash into a separator
+    and the request into a 404. The value still goes upstream percent-encoded as one segment.
+    """
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        raw = scope.get("raw_path")
+        if raw and b"%2" in raw and (b"%2f" in raw or b"%2F" in raw):
+            segments = raw.split(b"?", 1)[0].decode("latin-1").split("/")
+            scope = dict(scope, path="/".join(unquote(seg).replace("/", _SLASH) for seg in segments))
+        await self.app(scope, receive, send)
+
+
+def build_app(engine: Engine, api: RestApi) -> ASGIApp:
+    """The app for one REST exposure: its Starlette routes behind the probes and the auth guard."""
     by_path: dict[str, list[Route]] = {}
     for route in api.routes:
         by_path.setdefault(route.path, []).append(route)
@@ -171,4 +195,5 @@ def build_app(engine: Engine, api: RestApi) -> Starlette:
         log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
         return problem(500, "Internal error", "the runtime failed to handle this request; the error is logged", request.url.path)
 
-    return Starlette(routes=routes, exception_handlers={HTTPException: not_found, Exception: server_error})
+    app = _EncodedSlashes(Starlette(routes=routes, exception_handlers={HTTPException: not_found, Exception: server_error}))
+    return protect(app, api.guard, engine.lifecycle)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import quote, urlencode, urlsplit
@@ -24,6 +25,7 @@ from naftiko_runtime.templates import MISSING, Ref, Template, to_text
 JSON_CT = "application/json"
 _COOKIE_SAFE = "!#$%&'()*+-./:<=>?@[]^_`{|}~"
 _BAD_HEADER_CHARS = ("\r", "\n", "\x00")
+_DOT_SEGMENT = re.compile(r"(?:^|[/\\])\.{1,2}(?:$|[/\\])")
 
 Lookup = Callable[[Ref], Any]
 
@@ -244,8 +246,8 @@ class RequestPlan:
             if not _present(value) or to_text(value) == "":
                 raise InputError.one(part.text, "path", f"is required to build the upstream URL of '{self.namespace}.{self.operation}'")
             text = to_text(value)
-            if text in (".", ".."):
-                raise InputError.one(part.text, "path", f"'{text}' is not allowed as a path value")
+            if _DOT_SEGMENT.search(text):  # also `../x`, `..\\x`: an upstream that decodes %2F must not walk up
+                raise InputError.one(part.text, "path", f"'{text[:40]}' is not allowed as a path value (a '.' or '..' segment)")
             path_values.append(text)
             out.append(quote(text, safe=""))
         return "".join(out)

@@ -67,15 +67,15 @@ def plan(op: str, auth: str = "{type: bearer, token: '{{TOKEN}}'}", mock: bool =
 
 
 def test_path_values_are_encoded_per_segment_and_absent_query_omitted():
-    req = plan("get").build({"id": "../a/b?c#d"})
-    assert req.url == "https://api.example.com/v2/things/..%2Fa%2Fb%3Fc%23d"
+    req = plan("get").build({"id": "a/b?c#d"})
+    assert req.url == "https://api.example.com/v2/things/a%2Fb%3Fc%23d"
     assert req.headers["Authorization"] == "Bearer tok-1"
     assert req.headers["Accept"] == "application/json"
-    assert req.body is None and req.path_values == ["../a/b?c#d"] and req.item
+    assert req.body is None and req.path_values == ["a/b?c#d"] and req.item
 
 
-@pytest.mark.parametrize("value", [".", ".."])
-def test_dot_segments_are_refused(value):
+@pytest.mark.parametrize("value", [".", "..", "../a", "a/../b", "a/.", "..\\a"])
+def test_dot_segments_are_refused(value):  # even encoded, an upstream that decodes %2F would walk up
     with pytest.raises(InputError) as err:
         plan("get").build({"id": value})
     assert err.value.problems[0].name == "id"

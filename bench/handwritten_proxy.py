@@ -1,0 +1,55 @@
+"""The best one-route proxy a user would write by hand: Starlette + one pooled aiohttp session.
+
+`GET /v1/session/{id}` -> upstream `GET /session/{id}` with `Authorization: Bearer $VAPI_API_KEY`,
+answering the upstream status, content type and bytes untouched. No validation, no shaping, no
+error mapping: the floor the runtime is measured against (issue 5: >= 1.0x its req/s at c=32).
+
+    python bench/handwritten_proxy.py --port 18110 --upstream http://127.0.0.1:18101
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from urllib.parse import quote
+
+import aiohttp
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from yarl import URL
+
+from _serve import parser, serve  # bench/ is on sys.path when run as a script
+
+
+def build_app(upstream: str, api_key: str) -> Starlette:
+    state: dict[str, aiohttp.ClientSession] = {}
+    headers = {"Authorization": f"Bearer {api_key}"}
+    base = upstream.rstrip("/")
+
+    async def find_one(request: Request) -> Response:
+        url = URL(f"{base}/session/{quote(request.path_params['id'], safe='')}", encoded=True)
+        async with state["session"].get(url, headers=headers) as resp:
+            body = await resp.read()
+            return Response(body, resp.status, media_type=resp.headers.get("Content-Type"))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        connector = aiohttp.TCPConnector(limit=100)
+        async with aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar()) as session:
+            state["session"] = session
+            yield
+
+    return Starlette(routes=[Route("/v1/session/{id}", find_one, methods=["GET"])], lifespan=lifespan)
+
+
+def main() -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--upstream", required=True, help="base URL of the Vapi-compatible upstream")
+    args = p.parse_args()
+    serve(build_app(args.upstream, os.environ.get("VAPI_API_KEY", "bench-key")), args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+"""Authentication on exposures (SEMANTICS 3.2): a pure-ASGI guard in front of a whole adapter.
+
+The expected credential is rendered from bind values once, at startup; a template naming no bind
+is a startup error (a guard that compares against `{{TYPO}}` would be a lock anyone can open by
+sending that literal). Per request the presented value is hashed and compared with
+`hmac.compare_digest`, so neither its content nor its length leaks through timing. A refusal is a
+401 problem+json with a `WWW-Authenticate` challenge naming the scheme (and, for API keys, where
+the key goes), never anything about the expected value.
+
+Being plain ASGI, the same guard wraps the Starlette REST app and the MCP SDK's app; on MCP it
+covers POST, GET and DELETE alike, as the streamable HTTP transport requires.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import parse_qsl
+
+from naftiko_runtime.exposes.problems import problem
+from naftiko_runtime.exposes.health import ASGIApp, HealthProbes, Lifecycle, Receive, Scope, Send
+from naftiko_runtime.spec.model import Auth
+from naftiko_runtime.templates import Template
+from naftiko_runtime.upstream.request import CompileContext
+
+log = logging.getLogger("naftiko.auth")
+
+REALM = "naftiko"
+SUPPORTED = ("bearer", "apikey", "basic")
+Verdict = Literal["ok", "missing", "invalid"]
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).digest()
+
+
+def _same(presented: str, expected: bytes) -> bool:
+    """Constant time in the content and the length of both values."""
+    return hmac.compare_digest(_digest(presented), expected)
+
+
+@dataclass
+class _Expected:
+    """One value to present: where (`header`/`query`), under which name, and its digest."""
+
+    placement: str
+    name: str
+    digest: bytes
+
+
+@dataclass
+class Guard:
+    """One exposure's credential check, compiled from its `authentication` block."""
+
+    scheme: Literal["bearer", "apikey", "basic"]
+    namespace: str
+    expected: list[_Expected] = field(default_factory=list)
+    blank: bool = False  # an expected value is empty: every request is refused (SEMANTICS 3.2)
+
+    def check(self, scope: Scope) -> Verdict:
+        headers = _headers(scope)
+        if self.scheme == "bearer":
+            token = _after_scheme(headers.get("authorization"), "bearer")
+            return self._verdict([token])
+        if self.scheme == "basic":
+            pair = _basic_pair(headers.get("authorization"))
+            return self._verdict(list(pair) if pair else [None, None])
+        query = _query(scope) if any(e.placement == "query" for e in self.expected) else {}
+        return self._verdict([headers.get(e.name.lower()) if e.placement == "header" else query.get(e.name) for e in self.expected])
+
+    def _verdict(self, presented: list[str | None]) -> Verdict:
+        if all(p is None for p in presented):
+            return "missing"
+        ok = True
+        for value, want in zip(presented, self.expected):  # no early exit: every value is compared
+            ok &= _same(value or "", want.digest) and value is not None
+        return "ok" if ok and not self.blank else "invalid"
+
+    def challenge(self, verdict: Verdict) -> str:
+        if self.scheme == "bearer":
+            return f'Bearer realm="{REALM}"' + (', error="invalid_token"' if verdict == "invalid" else "")
+        if self.scheme == "basic":
+            return f'Basic realm="{REALM}", charset="UTF-8"'
+        first = self.expected[0]
+        return f'ApiKey realm="{REALM}", in="{first.placement}", name="{first.name}"'
+
+    def security_schemes(self) -> dict[str, dict[str, str]]:
+        """OpenAPI security schemes, all of which a request must satisfy."""
+        if self.scheme in ("bearer", "basic"):
+            return {self.scheme: {"type": "http", "scheme": self.scheme}}
+        return {f"apikey_{e.name}": {"type": "apiKey", "in": e.placement, "name": e.name} for e in self.expected}
+
+    def describe(self) -> str:
+        """Where the credential goes, for the 401 detail (never what it is)."""
+        if self.scheme == "bearer":
+            return "a bearer token in the Authorization header"
+        if self.scheme == "basic":
+            return "HTTP Basic credentials in the Authorization header"
+        return " and ".join(f"an API key in {e.placement} '{e.name}'" for e in self.expected)
+
+
+def compile_guard(auth: Auth | None, ctx: CompileContext, namespace: str) -> Guard | None:
+    """The guard for an exposure, or None when it declares no authentication. Raises ValueError."""
+    if auth is None:
+        return None
+    if auth.kind not in SUPPORTED:
+        raise ValueError(f"authentication type '{auth.original_type or auth.kind}' on exposure '{namespace}' is not supported "
+                         f"by this runtime ({', '.join(SUPPORTED)} are); it is not served rather than served unprotected")
+
+    def render(text: str | None, what: str) -> str:
+        template = ctx.template(text or "")
+        if not template.is_constant:
+            names = ", ".join("{{" + r.text + "}}" for r in template.refs)
+            raise ValueError(f"authentication of exposure '{namespace}' uses {names} in its {what}, which no bind declares; "
+                             f"declare it under `binds` (callers must not be able to choose the expected credential)")
+        return template.constant()
+
+    if auth.kind == "bearer":
+        token = render(auth.token, "token")
+        guard = Guard("bearer", namespace, [_Expected("header", "Authorization", _digest(token))], blank=not token)
+    elif auth.kind == "basic":
+        user, password = render(auth.username, "username"), render(auth.password, "password")
+        guard = Guard("basic", namespace, [_Expected("header", "Authorization", _digest(user)),
+                                           _Expected("header", "Authorization", _digest(password))], blank=not (user and password))
+    else:
+        expected: list[_Expected] = []
+        blank = not auth.entries
+        for entry in auth.entries:
+            if entry.placement not in ("header", "query"):
+                raise ValueError(f"apikey placement '{entry.placement}' on exposure '{namespace}' cannot be checked on incoming "
+                                 "requests; use header or query")
+            value = render(entry.value, f"'{entry.key}' value")
+            blank |= not value
+            expected.append(_Expected(entry.placement, entry.key, _digest(value)))
+        guard = Guard("apikey", namespace, expected, blank=blank)
+    if guard.blank:
+        log.warning("exposure '%s': its expected credential is empty, so every request is refused with 401", namespace)
+    return guard
+
+
+def credential_values(auth: Auth | None, ctx: CompileContext) -> list[str]:
+    """The bind values an `authentication` block uses: what must never appear in a response."""
+    if auth is None:
+        return []
+    values: list[str] = []
+    for text in (auth.token, auth.username, auth.password, *(e.value for e in auth.entries)):
+        for ref in Template.compile(text or "").refs:
+            value = ctx.binds.lookup(ref)
+            if isinstance(value, str) and value:
+                values.append(value)
+    return values
+
+
+class RequireAuth:
+    """Pure ASGI middleware: a request reaches `app` only with the credential `guard` expects."""
+
+    def __init__(self, app: ASGIApp, guard: Guard):
+        self.app = app
+        self.guard = guard
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        verdict = self.guard.check(scope)
+        if verdict == "ok":
+            await self.app(scope, receive, send)
+            return
+        log.debug("401 for %s %s on '%s': credentials %s", scope.get("method"), scope["path"], self.guard.namespace, verdict)
+        detail = (f"this API requires {self.guard.describe()}" if verdict == "missing"
+                  else "the credentials presented were not accepted")
+        response = problem(401, "Unauthorized", detail, scope["path"],
+                           headers={"WWW-Authenticate": self.guard.challenge(verdict), "Cache-Control": "no-store"})
+        await response(scope, receive, send)
+
+
+def protect(app: ASGIApp, guard: Guard | None, lifecycle: Lifecycle) -> ASGIApp:
+    """An exposure's app as served: probes first (open), then the auth check, then the app."""
+    return HealthProbes(RequireAuth(app, guard) if guard is not None else app, lifecycle)
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    """First value of each header, names lower-cased (ASGI already lower-cases them)."""
+    out: dict[str, str] = {}
+    for name, value in scope.get("headers", ()):
+        out.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
+    return out
+
+
+def _query(scope: Scope) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
+        out.setdefault(name, value)
+    return out
+
+
+def _after_scheme(header: str | None, scheme: str) -> str | None:
+    """`Bearer abc` -> `abc` (scheme case-insensitive); None when absent or another scheme."""
+    if header is None:
+        return None
+    name, _, rest = header.strip().partition(" ")
+    if name.lower() != scheme:
+        return None
+    return rest.strip()
+
+
+def _basic_pair(header: str | None) -> tuple[str, str] | None:
+    encoded = _after_scheme(header, "basic")
+    if encoded is None:
+        return None
+    try:
+        user, sep, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return ("", "\0")  # presented but unreadable: invalid, not missing
+    return (user, password) if sep else (user, "\0")

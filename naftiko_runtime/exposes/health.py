@@ -1,0 +1,89 @@
+"""Liveness and readiness probes, and the connection hygiene of a draining server.
+
+`GET /healthz` answers 200 while the process runs (liveness). `GET /readyz` answers 200 only once
+every listener of the process is up and until a stop begins (readiness), so a load balancer stops
+sending traffic as soon as SIGTERM arrives. Both are served ahead of exposure authentication: a
+probe cannot carry a secret, and they reveal nothing but "up" (docs/RELIABILITY.md).
+
+While draining, every response also carries `Connection: close`: a keep-alive client then opens a
+new connection (which is refused, the listener being closed) instead of sending its next request
+into a socket the server is about to close, which would be lost as a reset. A request still
+running when the grace period ends is cancelled by the runtime; if it had not started answering,
+it gets a 503 problem (retry elsewhere) rather than a bare 500 or a cut connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from naftiko_runtime.exposes.problems import problem
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+LIVE_PATH = "/healthz"
+READY_PATH = "/readyz"
+PROBE_PATHS = frozenset({LIVE_PATH, READY_PATH})
+
+
+@dataclass
+class Lifecycle:
+    """The process state the probes report; the runtime moves it, apps only read it."""
+
+    listening: bool = False  # every listener of the process is bound and serving
+    draining: bool = False  # a stop began: finishing in-flight requests, accepting none
+
+    @property
+    def status(self) -> str:
+        return "draining" if self.draining else "ready" if self.listening else "starting"
+
+
+class HealthProbes:
+    """Pure ASGI middleware: answers the two probe paths itself, passes everything else on."""
+
+    def __init__(self, app: ASGIApp, lifecycle: Lifecycle):
+        self.app = app
+        self.lifecycle = lifecycle
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["path"] in PROBE_PATHS and scope["method"] in ("GET", "HEAD"):
+            await self._probe(scope, send)
+            return
+        started = False
+
+        async def sending(message: dict[str, Any]) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                if self.lifecycle.draining:  # decided when the answer starts, not when the request did
+                    headers = [h for h in message.get("headers", []) if h[0].lower() != b"connection"]
+                    message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except asyncio.CancelledError:
+            if started or not self.lifecycle.draining:
+                raise
+            response = problem(503, "Shutting down", "the server stopped before this request finished; it may be retried",
+                               scope["path"], headers={"Retry-After": "1", "Connection": "close"})
+            await response(scope, receive, send)
+
+    async def _probe(self, scope: Scope, send: Send) -> None:
+        status = "alive" if scope["path"] == LIVE_PATH else self.lifecycle.status
+        code = 200 if status in ("alive", "ready") else 503
+        body = json.dumps({"status": status}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                   (b"cache-control", b"no-store")]
+        if self.lifecycle.draining:
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": code, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
