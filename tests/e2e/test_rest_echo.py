@@ -29,7 +29,6 @@ def placement(echo):
 
 
 @pytest.mark.parametrize("sent,raw", [
-    ("..%2Fadmin", "/session/..%2Fadmin"),
     ("a%2Fb", "/session/a%2Fb"),
     ("x%3Fq%3D1", "/session/x%3Fq%3D1"),
     ("x%23frag", "/session/x%23frag"),
@@ -43,7 +42,7 @@ def test_path_values_are_encoded_per_segment(seed_on_echo, sent, raw):
     assert echo.last["headers"]["authorization"] == f"Bearer {API_KEY}"
 
 
-@pytest.mark.parametrize("dots", ["..", "%2E%2E", "."])
+@pytest.mark.parametrize("dots", ["..", "%2E%2E", ".", "..%2Fadmin", "a%2F..%2F..%2Fadmin"])  # upstreams that decode %2F must not walk up
 def test_dot_segments_are_refused_before_the_upstream(seed_on_echo, dots):
     url, echo, _ = seed_on_echo
     r = http_request("GET", f"{url}/v1/session/{dots}")
