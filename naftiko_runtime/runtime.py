@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import socket
@@ -144,6 +145,11 @@ def _bind(listener: Listener) -> socket.socket:
 
 async def serve(engine: Engine, listeners: list[Listener], options: ServeOptions, announce: Callable[[Listener], None]) -> int:
     """Serve until a signal; 0 after a graceful stop."""
+    # Everything built so far (imported modules, the compiled capability, the apps) lives as long as
+    # the process: move it out of the collector's sight, so collections triggered by per-request
+    # garbage scan kilobytes, not the whole heap (bench/: fewer and shorter latency spikes).
+    gc.collect()
+    gc.freeze()
     sockets = [_bind(listener) for listener in listeners]  # all or nothing, before anything is served
     servers: list[_Server] = []
     for listener in listeners:
@@ -151,6 +157,7 @@ async def serve(engine: Engine, listeners: list[Listener], options: ServeOptions
             listener.app, log_level=options.log_level, access_log=options.access_log,
             lifespan="auto", timeout_graceful_shutdown=options.grace_period, log_config=None,
             server_header=False, date_header=True, timeout_keep_alive=30,
+            proxy_headers=False,  # X-Forwarded-* are not trusted by default: no middleware on every request
         )
         servers.append(_Server(config))
     loop = asyncio.get_running_loop()

@@ -1,4 +1,4 @@
-"""REST exposure: a Starlette app whose routes come from `exposes[type=rest]`.
+"""REST exposure: an ASGI app whose routes come from `exposes[type=rest]`.
 
 Per request the handler only extracts inputs, checks them, and hands them to the invocation core;
 errors become problem+json. One endpoint per path dispatches on the method, so a wrong method is a
@@ -12,11 +12,7 @@ import logging
 from typing import Any
 from urllib.parse import unquote
 
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route as StarletteRoute
 
 from naftiko_runtime.engine import Engine, RestApi, Route
 from naftiko_runtime.errors import InputError, InputProblem, UpstreamFailure
@@ -24,6 +20,7 @@ from naftiko_runtime.exposes.auth import protect
 from naftiko_runtime.exposes.health import ASGIApp
 from naftiko_runtime.exposes.openapi import openapi_document
 from naftiko_runtime.exposes.problems import input_problem, problem, upstream_problem
+from naftiko_runtime.exposes.router import Router
 from naftiko_runtime.inputs import Input, coerce
 from naftiko_runtime.shaping import NOTHING, JsonPath
 
@@ -98,37 +95,41 @@ class _PathEndpoint:
         self.allow = ", ".join(sorted(self.routes))
         self.max_body = max_body
 
-    async def __call__(self, scope, receive, send) -> None:  # an ASGI app: Starlette passes the raw call
+    async def __call__(self, scope, receive, send) -> None:
         request = Request(scope, receive)
         try:
-            response = await self.handle(request)
+            await self.handle(request, send)
         except Exception as exc:  # the last line of defence: a problem+json, never a traceback
-            log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
-            response = problem(500, "Internal error", "the runtime failed to handle this request; the error is logged", request.url.path)
-        await response(scope, receive, send)
+            log.error("internal error on %s %s", request.method, scope["path"], exc_info=exc)
+            await problem(500, "Internal error", "the runtime failed to handle this request; the error is logged",
+                          scope["path"])(scope, receive, send)
 
-    async def handle(self, request: Request) -> Response:
+    async def handle(self, request: Request, send) -> None:
+        scope = request.scope
         entry = self.routes.get(request.method)
         if entry is None:
-            return problem(405, "Method not allowed", f"{request.method} is not served on {request.url.path}; allowed: {self.allow}",
-                           request.url.path, headers={"Allow": self.allow})
+            response = problem(405, "Method not allowed", f"{request.method} is not served on {scope['path']}; allowed: {self.allow}",
+                               scope["path"], headers={"Allow": self.allow})
+            return await response(scope, request.receive, send)
         route, extractor = entry
         try:
             body = await self._body(request) if extractor.needs_body else _NO_BODY
             inputs = extractor.extract(request, body)
             outcome = await route.invocation.invoke(inputs)
         except InputError as exc:
-            return input_problem(exc, request.url.path)
+            return await input_problem(exc, scope["path"])(scope, request.receive, send)
         except UpstreamFailure as exc:
-            log.warning("%s %s: %s", request.method, request.url.path, exc.message)
-            return upstream_problem(exc, request.url.path)
+            log.warning("%s %s: %s", request.method, scope["path"], exc.message)
+            return await upstream_problem(exc, scope["path"])(scope, request.receive, send)
         except _BodyTooLarge:
-            return problem(413, "Request body too large", f"the body is over the {self.max_body:,}-byte limit", request.url.path)
+            response = problem(413, "Request body too large", f"the body is over the {self.max_body:,}-byte limit", scope["path"])
+            return await response(scope, request.receive, send)
         if outcome.value is not NOTHING:
-            return Response(json.dumps(outcome.value, ensure_ascii=False, separators=(",", ":")).encode(), outcome.status, media_type="application/json")
-        if outcome.status in (204, 304) or request.method == "HEAD":
-            return Response(b"" if request.method != "HEAD" else b"", outcome.status, media_type=outcome.content_type)
-        return Response(outcome.body, outcome.status, media_type=outcome.content_type or "application/octet-stream")
+            payload = json.dumps(outcome.value, ensure_ascii=False, separators=(",", ":")).encode()
+            return await _respond(send, outcome.status, payload, _JSON_CT)
+        empty = outcome.status in (204, 304) or request.method == "HEAD"
+        content_type = outcome.content_type.encode("latin-1") if outcome.content_type else _BINARY_CT
+        await _respond(send, outcome.status, b"" if empty else outcome.body, content_type, len(outcome.body) if request.method == "HEAD" else None)
 
     async def _body(self, request: Request) -> Any:
         length = request.headers.get("content-length")
@@ -151,49 +152,76 @@ class _PathEndpoint:
             raise InputError([InputProblem("body", "body", f"is not valid JSON ({exc})")], "Invalid JSON body") from None
 
 
-class _EncodedSlashes:
-    """Route on the raw path when it holds `%2F`, so `/v1/session/a%2Fb` is one segment, `a/b`.
+_JSON_CT = b"application/json"
+_BINARY_CT = b"application/octet-stream"
 
-    Servers decode the path before routing, which would turn an encoded slash into a separator
-    and the request into a 404. The value still goes upstream percent-encoded as one segment.
+
+async def _respond(send, status: int, body: bytes, content_type: bytes, length: int | None = None) -> None:
+    """Send a response as two ASGI messages: the hot path builds no Response object."""
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body) if length is None else length).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class RestApp:
+    """One REST exposure as a plain ASGI app: trie routing, then the path's endpoint.
+
+    No framework middleware stack on the request path: every error the endpoints can meet is
+    already a problem+json, and anything unexpected is caught in `_PathEndpoint`.
     """
 
-    def __init__(self, app: Any):
-        self.app = app
+    def __init__(self, engine: Engine, api: RestApi):
+        by_path: dict[str, list[Route]] = {}
+        for route in api.routes:
+            by_path.setdefault(route.path, []).append(route)
+        self.router: Router[Any] = Router()
+        for path, routes in by_path.items():
+            self.router.add(path, _PathEndpoint(routes, engine.options.max_body_bytes))
+        document = json.dumps(openapi_document(engine, api), ensure_ascii=False).encode()
+        self.router.add("/openapi.json", _Static(document))
 
     async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            return await _lifespan(receive, send)
+        if scope["type"] != "http":
+            return
+        path = scope["path"]
         raw = scope.get("raw_path")
-        if raw and b"%2" in raw and (b"%2f" in raw or b"%2F" in raw):
-            segments = raw.split(b"?", 1)[0].decode("latin-1").split("/")
-            scope = dict(scope, path="/".join(unquote(seg).replace("/", _SLASH) for seg in segments))
-        await self.app(scope, receive, send)
+        if raw and (b"%2f" in raw or b"%2F" in raw):  # an encoded `/` stays inside its segment
+            path = "/".join(unquote(seg).replace("/", _SLASH) for seg in raw.split(b"?", 1)[0].decode("latin-1").split("/"))
+        found = self.router.match(path)
+        if found is None:
+            response = problem(404, "Not found", f"no route matches {scope['path']}; see /openapi.json for the routes served", scope["path"])
+            return await response(scope, receive, send)
+        endpoint, params = found
+        scope["path_params"] = params
+        await endpoint(scope, receive, send)
+
+
+class _Static:
+    """A fixed JSON document (the OpenAPI description), GET and HEAD only."""
+
+    def __init__(self, body: bytes):
+        self.body = body
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["method"] not in ("GET", "HEAD"):
+            response = problem(405, "Method not allowed", f"{scope['method']} is not served on {scope['path']}; allowed: GET, HEAD",
+                               scope["path"], headers={"Allow": "GET, HEAD"})
+            return await response(scope, receive, send)
+        await _respond(send, 200, self.body if scope["method"] == "GET" else b"", _JSON_CT, len(self.body))
+
+
+async def _lifespan(receive, send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
 
 
 def build_app(engine: Engine, api: RestApi) -> ASGIApp:
-    """The app for one REST exposure: its Starlette routes behind the probes and the auth guard."""
-    by_path: dict[str, list[Route]] = {}
-    for route in api.routes:
-        by_path.setdefault(route.path, []).append(route)
-    routes = [StarletteRoute(path, _PathEndpoint(rs, engine.options.max_body_bytes), methods=None) for path, rs in by_path.items()]
-    document = openapi_document(engine, api)
-
-    async def openapi(request: Request) -> Response:
-        return JSONResponse(document)
-
-    routes.append(StarletteRoute("/openapi.json", openapi, methods=["GET", "HEAD"]))
-
-    async def not_found(request: Request, exc: Exception) -> Response:
-        status = getattr(exc, "status_code", 404)
-        if status == 405:
-            return problem(405, "Method not allowed", f"{request.method} is not served on {request.url.path}", request.url.path,
-                           headers=getattr(exc, "headers", None))
-        if status == 404:
-            return problem(404, "Not found", f"no route matches {request.url.path}; see /openapi.json for the routes served", request.url.path)
-        return problem(status, getattr(exc, "detail", "Error"), instance=request.url.path)
-
-    async def server_error(request: Request, exc: Exception) -> Response:
-        log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
-        return problem(500, "Internal error", "the runtime failed to handle this request; the error is logged", request.url.path)
-
-    app = _EncodedSlashes(Starlette(routes=routes, exception_handlers={HTTPException: not_found, Exception: server_error}))
-    return protect(app, api.guard, engine.lifecycle)
+    """The app for one REST exposure: its routes behind the probes and the auth guard."""
+    return protect(RestApp(engine, api), api.guard, engine.lifecycle)

@@ -50,7 +50,7 @@ class Response:
     status: int
     body: bytes
     content_type: str | None
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)  # the upstream's own (case-insensitive) headers
 
 
 class Transport(Protocol):
@@ -120,6 +120,9 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)  # aiohttp's headers are case-insensitive already
+    if value is not None:
+        return value
     low = name.lower()
     return next((v for k, v in headers.items() if k.lower() == low), None)
 
@@ -186,7 +189,7 @@ class HttpTransport:
                 data=request.body, allow_redirects=False, timeout=timeout,
             ) as resp:
                 body = await self._read(resp)
-                return Response(resp.status, self._scrub(body), resp.headers.get("Content-Type"), dict(resp.headers))
+                return Response(resp.status, self._scrub(body), resp.headers.get("Content-Type"), resp.headers)
         except UpstreamFailure:
             raise
         except aiohttp.ConnectionTimeoutError:
@@ -221,6 +224,8 @@ class HttpTransport:
         over = f"over the {size_text(limit)} limit"
         if resp.content_length is not None and resp.content_length > limit:
             raise UpstreamFailure(self.namespace, "too-large", f"{resp.content_length:,} bytes, {over}")
+        if resp.content_length is not None:  # the common case: one read, no chunk loop
+            return await resp.read()
         chunks, size = [], 0
         async for chunk in resp.content.iter_chunked(65536):
             size += len(chunk)
