@@ -173,11 +173,7 @@ def _run_http(engine, serve_options, mock: bool) -> int:
     from naftiko_runtime.exposes.rest import build_app as build_rest
     from naftiko_runtime.runtime import plan_listeners, serve
 
-    try:
-        from naftiko_runtime.exposes.mcp import build_app as build_mcp
-    except ImportError:
-        build_mcp = None
-    listeners, problems = plan_listeners(engine, serve_options, build_rest, build_mcp)
+    listeners, problems = plan_listeners(engine, serve_options, build_rest, _build_mcp)
     for problem in problems:
         _print(f"naftiko: {problem}")
     if problems:
@@ -187,8 +183,6 @@ def _run_http(engine, serve_options, mock: bool) -> int:
     for api in engine.mcp:
         if api.exposure.transport == "stdio":
             _print(f"naftiko: MCP exposure '{api.exposure.namespace}' uses stdio; run `naftiko run {engine.cap.file} --stdio` to serve it")
-        elif build_mcp is None:
-            _print(f"naftiko: MCP exposure '{api.exposure.namespace}' is not served by this build yet")
     if not listeners:
         _print("naftiko: nothing to serve over HTTP")
         return 1
@@ -205,6 +199,13 @@ def _run_http(engine, serve_options, mock: bool) -> int:
     except OSError as exc:
         _print(f"naftiko: {exc}")
         return 1
+
+
+def _build_mcp(engine, api, host):
+    """Imported when first needed: the runtime imports the MCP SDK while REST already serves."""
+    from naftiko_runtime.exposes.mcp import build_app
+
+    return build_app(engine, api, host)
 
 
 def _run_loop(coro) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import importlib
 import logging
 import signal
 import socket
@@ -28,6 +29,7 @@ import uvicorn
 from naftiko_runtime.engine import Engine
 
 log = logging.getLogger("naftiko")
+MCP_MODULE = "naftiko_runtime.exposes.mcp"
 
 IDLE_LINGER = 1.0  # seconds an idle keep-alive connection stays open once a stop begins
 _TICK = 0.05
@@ -80,6 +82,8 @@ class Listener:
     app: Any
     paths: list[str] = field(default_factory=list)
     note: str = ""
+    factory: Callable[[], Any] | None = None  # builds `app` once `module` is imported (deferred listeners)
+    module: str = ""  # a heavy import this listener needs, done in a thread while the others serve
 
     @property
     def url(self) -> str:
@@ -118,7 +122,8 @@ def plan_listeners(engine: Engine, options: ServeOptions, build_rest: Callable, 
         if not port and ns not in options.ports:
             problems.append(f"{api.exposure.pos}: MCP exposure '{ns}' has no port; pass --port {ns}=PORT")
             continue
-        listeners.append(Listener("mcp", ns, host, port, build_mcp(engine, api, host), ["/mcp", "/"]))
+        listeners.append(Listener("mcp", ns, host, port, None, ["/mcp", "/"], module=MCP_MODULE,
+                                  factory=lambda api=api: build_mcp(engine, api, host)))
     seen: dict[int, str] = {}
     for listener in listeners:
         if listener.port and listener.port in seen:
@@ -152,14 +157,7 @@ async def serve(engine: Engine, listeners: list[Listener], options: ServeOptions
     gc.freeze()
     sockets = [_bind(listener) for listener in listeners]  # all or nothing, before anything is served
     servers: list[_Server] = []
-    for listener in listeners:
-        config = uvicorn.Config(
-            listener.app, log_level=options.log_level, access_log=options.access_log,
-            lifespan="auto", timeout_graceful_shutdown=options.grace_period, log_config=None,
-            server_header=False, date_header=True, timeout_keep_alive=30,
-            proxy_headers=False,  # X-Forwarded-* are not trusted by default: no middleware on every request
-        )
-        servers.append(_Server(config))
+    tasks: list[asyncio.Task] = []
     loop = asyncio.get_running_loop()
     stop_count = 0
 
@@ -178,18 +176,47 @@ async def serve(engine: Engine, listeners: list[Listener], options: ServeOptions
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop, sig)
-    tasks = [asyncio.create_task(server._serve(sockets=[sock])) for server, sock in zip(servers, sockets)]
-    while not all(s.started for s in servers) and not any(t.done() for t in tasks):
-        await asyncio.sleep(0.01)
-    engine.lifecycle.listening = all(s.started for s in servers)
-    for listener in listeners:
-        announce(listener)
+    async def start(group: list[tuple[Listener, socket.socket]]) -> None:
+        for listener, sock in group:
+            server = _Server(_config(listener.app, options))
+            servers.append(server)
+            tasks.append(asyncio.create_task(server._serve(sockets=[sock])))
+        while not all(s.started for s in servers) and not any(t.done() for t in tasks):
+            await asyncio.sleep(0.01)
+        for listener, _ in group:
+            announce(listener)
+
+    ready = [(lst, sock) for lst, sock in zip(listeners, sockets) if lst.factory is None]
+    deferred = [(lst, sock) for lst, sock in zip(listeners, sockets) if lst.factory is not None]
+    await start(ready)
+    if deferred and not any(t.done() for t in tasks) and not engine.lifecycle.draining:
+        # The MCP SDK takes ~0.7 s to import: REST serves meanwhile (its sockets were bound
+        # above, so early MCP clients wait in the listen backlog rather than being refused).
+        for module in {lst.module for lst, _ in deferred if lst.module}:
+            await asyncio.to_thread(importlib.import_module, module)
+        for listener, _ in deferred:
+            listener.app = listener.factory()  # type: ignore[misc]
+        gc.freeze()
+        if not engine.lifecycle.draining:
+            await start(deferred)
+    engine.lifecycle.listening = bool(servers) and all(s.started for s in servers)
     results = await asyncio.gather(*tasks, return_exceptions=True)
+    for sock in sockets:  # a deferred listener a stop overtook was bound but never served
+        sock.close()
     await engine.close()
     failed = [r for r in results if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)]
     for exc in failed:
         log.error("server failed: %s", exc)
     return 1 if failed else 0
+
+
+def _config(app: Any, options: ServeOptions) -> uvicorn.Config:
+    return uvicorn.Config(
+        app, log_level=options.log_level, access_log=options.access_log,
+        lifespan="auto", timeout_graceful_shutdown=options.grace_period, log_config=None,
+        server_header=False, date_header=True, timeout_keep_alive=30,
+        proxy_headers=False,  # X-Forwarded-* are not trusted by default: no middleware on every request
+    )
 
 
 class RedactingFilter(logging.Filter):

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import httpx
 
-from tests.support.servers import REPO_ROOT, free_port, naftiko
+from tests.support.servers import REPO_ROOT, free_port, naftiko, wait_http
 
 VAPI = REPO_ROOT / "capabilities" / "vapi-sessions.yaml"
 VAPI_EXPOSURES = ("sessions-sessions-rest", "sessions-sessions-mcp")
@@ -32,6 +32,8 @@ class Naftiko:
                             ports_to_wait=list(self.ports.values()))
         self.port = next(iter(self.ports.values()))
         self.url = f"http://127.0.0.1:{self.port}"
+        # ports accept connections once bound; the process is ready when every exposure serves
+        wait_http(f"{self.url}/readyz", timeout=30, ok=lambda status: status == 200, proc=self.proc)
         self.bodies: list[bytes] = []
         self.client = httpx.Client(base_url=self.url, timeout=30)
 
