@@ -212,7 +212,8 @@ async def serve(engine: Engine, listeners: list[Listener], options: ServeOptions
 
 def _config(app: Any, options: ServeOptions) -> uvicorn.Config:
     return uvicorn.Config(
-        app, log_level=options.log_level, access_log=options.access_log,
+        app, log_level="debug" if options.log_level == "debug" else "warning",  # its startup chatter only in debug
+        access_log=options.access_log,
         lifespan="auto", timeout_graceful_shutdown=options.grace_period, log_config=None,
         server_header=False, date_header=True, timeout_keep_alive=30,
         proxy_headers=False,  # X-Forwarded-* are not trusted by default: no middleware on every request
@@ -256,6 +257,8 @@ def configure_logging(level: str, secrets: list[str] | None = None) -> logging.H
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
+    if level.lower() != "debug":  # the SDK announces every session manager start at INFO
+        logging.getLogger("mcp").setLevel(logging.WARNING)
     return handler
 
 
