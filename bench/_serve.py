@@ -2,7 +2,8 @@
 
 `naftiko run` builds its own uvicorn servers (naftiko_runtime/runtime.py) on `uvloop.run` with
 uvicorn's `http="auto"`, which picks httptools when it is installed; the baselines here are pinned
-to the same loop and parser explicitly so every Python server is measured on equal terms.
+to the same loop and parser explicitly, with the same server options (keep-alive, headers, no
+proxy-headers middleware), so every Python server is measured on equal terms.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ UVICORN_SETTINGS: dict[str, Any] = {
     "server_header": False,
     "date_header": True,
     "timeout_keep_alive": 30,
+    # as `naftiko run` (runtime.py): no X-Forwarded-* middleware on every request. The stricter bar:
+    # uvicorn's default (True) costs the baselines a middleware call per request.
+    "proxy_headers": False,
     "backlog": 2048,
 }
 

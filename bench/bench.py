@@ -9,6 +9,7 @@ and httptools for every Python server. Every process this starts is stopped by i
     python bench/bench.py --quick         # 1 s cells, small RSS phase: checks the harness
     python bench/bench.py --only rest     # rest | mcp | startup | memory | large (repeatable)
     python bench/bench.py profile --target rest    # py-spy at c=32: rest | mcp | handwritten
+    python bench/bench.py profile --target startup # cProfile of startup: startup | startup-500
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ API_KEY = "bench-key-0123456789"
 TOOL = "vapi-sessioncontrollerfindone"
 LARGE_COPIES = 100  # x 5 operations = 500
 LARGE_PREFIX = f"r{LARGE_COPIES - 1}"  # the last-declared copy: worst case for a linear route scan
+WHATIF = "naftiko+gc.freeze"  # bench/whatif_gc_freeze.py: a suggested change, measured without editing the runtime
 MCP_BAD_MARKERS = '"isError":true|"error":{'
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -278,45 +280,101 @@ class Target:
 
 @dataclass
 class Settings:
-    duration: float = 6.0
-    warmup: float = 2.0
+    duration: float = 4.0
+    warmup: float = 1.0
+    rounds: int = 2
+    whatif: bool = True  # also measure bench/whatif_gc_freeze.py
     concurrency: tuple[int, ...] = (1, 8, 32)
     server_core: int = 0
     load_core: int = 1
-    startup_repeats: int = 3
+    startup_repeats: int = 5
     memory_rest: tuple[int, int] = (10_000, 100_000)
-    memory_mcp: tuple[int, int] = (10_000, 50_000)
+    memory_mcp: tuple[int, int] = (10_000, 40_000)
     only: tuple[str, ...] = ()
 
     def wants(self, part: str) -> bool:
         return not self.only or part in self.only
 
 
-def measure(variant: str, kind: str, target: Target, server: Proc, stub: Proc | None, settings: Settings,
-            concurrency: tuple[int, ...] | None = None) -> list[dict[str, Any]]:
-    """One row per concurrency: warmup (discarded), then a timed wrk run with CPU accounting."""
+def core_ticks() -> dict[int, tuple[int, int]]:
+    """(busy, steal) jiffies per core from /proc/stat: busy is all but idle, iowait and steal;
+    steal is time the hypervisor gave this virtual core to someone else."""
+    out = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *values = line.split()
+        if name.startswith("cpu") and name != "cpu":
+            ticks = [int(v) for v in values[:8]]
+            out[int(name[3:])] = (sum(ticks) - ticks[3] - ticks[4] - ticks[7], ticks[7])
+    return out
+
+
+@dataclass
+class Variant:
+    """One server under test, loaded one way."""
+
+    name: str
+    kind: str  # rest | mcp
+    target: Target
+    server: Proc
+    stub: Proc | None  # the upstream it calls, if any (its CPU is reported)
+
+
+def measure_cell(v: Variant, c: int, settings: Settings) -> dict[str, Any]:
+    """Warmup (discarded), then a timed wrk run with CPU accounting for every process involved."""
+    script, env = v.target.wrk_args()
+    if settings.warmup > 0:
+        run_wrk(v.target.url, c, settings.warmup, script, env, settings.load_core)
+    server_t0, stub_t0, cores0, wall0 = v.server.cpu_ticks(), v.stub.cpu_ticks() if v.stub else 0, core_ticks(), time.perf_counter()
+    r = run_wrk(v.target.url, c, settings.duration, script, env, settings.load_core)
+    wall = time.perf_counter() - wall0
+    cores1 = core_ticks()
+    pair = (settings.server_core, settings.load_core)
+    busy = sum(cores1[k][0] - cores0[k][0] for k in pair) / CLK_TCK / wall * 100
+    seconds = r["duration_us"] / 1e6
+    row = {
+        "variant": v.name, "kind": v.kind, "c": c, "rps": round(r["requests"] / seconds, 1),
+        "p50_ms": r["p50_us"] / 1000, "p90_ms": r["p90_us"] / 1000, "p99_ms": r["p99_us"] / 1000,
+        "max_ms": r["max_us"] / 1000, "requests": r["requests"], "errors": sum(r["errors"].values()) + r["bad"], "wrk": r,
+        "server_cpu": round((v.server.cpu_ticks() - server_t0) / CLK_TCK / wall * 100, 1),
+        "stub_cpu": round((v.stub.cpu_ticks() - stub_t0) / CLK_TCK / wall * 100, 1) if v.stub else None,
+        "wrk_cpu": round(r["wrk_cpu_s"] / wall * 100, 1),
+        "steal_cpu": round(sum(cores1[k][1] - cores0[k][1] for k in pair) / CLK_TCK / wall * 100, 1),
+    }
+    # CPU the two cores spent on anything but this cell's processes (other users of the machine,
+    # and kernel network work no process is billed for)
+    row["other_cpu"] = round(max(0.0, busy - row["server_cpu"] - (row["stub_cpu"] or 0) - row["wrk_cpu"]), 1)
+    print(f"  {v.kind:<4} {v.name:<22} c={c:<3} {row['rps']:>8.0f} req/s  p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms"
+          f"  cpu {row['server_cpu']:3.0f}%  stub {row['stub_cpu'] or 0:3.0f}%  wrk {row['wrk_cpu']:3.0f}%"
+          f"  other {row['other_cpu']:3.0f}%  steal {row['steal_cpu']:3.0f}%" + (f"  ERRORS {row['errors']}" if row["errors"] else ""), flush=True)
+    return row
+
+
+def measure_section(variants: list[Variant], settings: Settings) -> list[dict[str, Any]]:
+    """Every variant at every concurrency, interleaved, `rounds` times; one row per cell holding
+    the median of its rounds (all rounds kept in `rounds`). Interleaving spreads slow drifts of the
+    machine over all variants instead of charging them to whichever ran last."""
+    samples: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for i in range(settings.rounds):
+        if settings.rounds > 1:
+            print(f" round {i + 1} of {settings.rounds}", flush=True)
+        for c in settings.concurrency:
+            for v in variants:
+                samples.setdefault((v.name, c), []).append(measure_cell(v, c, settings))
     rows = []
-    script, env = target.wrk_args()
-    for c in concurrency or settings.concurrency:
-        if settings.warmup > 0:
-            run_wrk(target.url, c, settings.warmup, script, env, settings.load_core)
-        server_t0, stub_t0, wall0 = server.cpu_ticks(), stub.cpu_ticks() if stub else 0, time.perf_counter()
-        r = run_wrk(target.url, c, settings.duration, script, env, settings.load_core)
-        wall = time.perf_counter() - wall0
-        seconds = r["duration_us"] / 1e6
-        errors = sum(r["errors"].values()) + r["bad"]
-        row = {
-            "variant": variant, "kind": kind, "c": c, "rps": round(r["requests"] / seconds, 1),
-            "p50_ms": r["p50_us"] / 1000, "p90_ms": r["p90_us"] / 1000, "p99_ms": r["p99_us"] / 1000,
-            "max_ms": r["max_us"] / 1000, "requests": r["requests"], "errors": errors, "wrk": r,
-            "server_cpu": round((server.cpu_ticks() - server_t0) / CLK_TCK / wall * 100, 1),
-            "stub_cpu": round((stub.cpu_ticks() - stub_t0) / CLK_TCK / wall * 100, 1) if stub else None,
-            "wrk_cpu": round(r["wrk_cpu_s"] / wall * 100, 1),
-        }
-        rows.append(row)
-        print(f"  {variant:<24} c={c:<3} {row['rps']:>9.0f} req/s  p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms"
-              f"  cpu {row['server_cpu']:5.1f}%  stub {row['stub_cpu'] or 0:4.1f}%  wrk {row['wrk_cpu']:4.1f}%"
-              + (f"  ERRORS {errors}" if errors else ""), flush=True)
+    for v in variants:
+        for c in settings.concurrency:
+            cells = samples[(v.name, c)]
+            row = dict(cells[0])
+            for key in ("rps", "p50_ms", "p90_ms", "p99_ms", "server_cpu", "wrk_cpu", "other_cpu", "steal_cpu"):
+                row[key] = round(statistics.median(cell[key] for cell in cells), 3)
+            if row["stub_cpu"] is not None:
+                row["stub_cpu"] = round(statistics.median(cell["stub_cpu"] for cell in cells), 1)
+            row["errors"] = sum(cell["errors"] for cell in cells)
+            row["requests"] = sum(cell["requests"] for cell in cells)
+            row["max_ms"] = max(cell["max_ms"] for cell in cells)
+            row["rounds"] = [{k: cell[k] for k in ("rps", "p50_ms", "p99_ms", "server_cpu", "other_cpu", "steal_cpu")} for cell in cells]
+            row.pop("wrk", None)
+            rows.append(row)
     return rows
 
 
@@ -375,9 +433,10 @@ def naftiko_command() -> str:
     return str(script) if script.exists() else shutil.which("naftiko") or "naftiko"
 
 
-def naftiko_argv(capability: Path, stub_port: int, rest_port: int, mcp_port: int) -> list[str]:
-    naftiko = naftiko_command()
-    return [naftiko, "run", str(capability), "--base-uri", f"sessions-sessions=http://127.0.0.1:{stub_port}",
+def naftiko_argv(capability: Path, stub_port: int, rest_port: int, mcp_port: int, launcher: str | None = None) -> list[str]:
+    """`naftiko run ...`; with `launcher`, the same arguments to a bench/ script that wraps the CLI."""
+    naftiko = [sys.executable, str(BENCH / launcher)] if launcher else [naftiko_command()]
+    return [*naftiko, "run", str(capability), "--base-uri", f"sessions-sessions=http://127.0.0.1:{stub_port}",
             "--port", f"sessions-sessions-rest={rest_port}", "--port", f"sessions-sessions-mcp={mcp_port}",
             "--log-level", "warning"]
 
@@ -392,9 +451,16 @@ class Naftiko:
     mcp_problem: str | None
 
 
-def start_naftiko(procs: Processes, name: str, capability: Path, stub_port: int, core: int, prefix: str = "") -> Naftiko:
+def runtime_freezes_gc() -> bool:
+    """Whether the runtime already does what bench/whatif_gc_freeze.py adds (then it measures nothing new)."""
+    runtime = ROOT / "naftiko_runtime" / "runtime.py"
+    return runtime.exists() and "gc.freeze()" in runtime.read_text()
+
+
+def start_naftiko(procs: Processes, name: str, capability: Path, stub_port: int, core: int, prefix: str = "",
+                  launcher: str | None = None) -> Naftiko:
     rest_port, mcp_port = free_port(), free_port()
-    proc = procs.start(name, naftiko_argv(capability, stub_port, rest_port, mcp_port), core, env={"VAPI_API_KEY": API_KEY})
+    proc = procs.start(name, naftiko_argv(capability, stub_port, rest_port, mcp_port, launcher), core, env={"VAPI_API_KEY": API_KEY})
     route = f"/v1/{prefix}/session/{SESSION_ID}" if prefix else f"/v1/session/{SESSION_ID}"
     startup = wait_ready(proc, rest_ok(rest_port, route))
     tool = f"{prefix}-{TOOL}" if prefix else TOOL
@@ -449,15 +515,49 @@ def run(settings: Settings) -> dict[str, Any]:
     subprocess.run([sys.executable, str(BENCH / "gen_capability.py"), "--copies", str(LARGE_COPIES), "-o", str(large)],
                    check=True, stdout=subprocess.DEVNULL)
     s = settings
-    rows: list[dict[str, Any]] = report["rows"]
+    st, mem = report["startup"], report["memory"]
     try:
-        stub_port, direct_port, edge_port = free_port(), free_port(), free_port()
+        stub_port = free_port()
         stub = start_nginx(procs, workdir, "nginx-stub", f"server {{ listen 127.0.0.1:{stub_port} backlog=4096; {_stub_locations()} }}", s.load_core)
         wait_ready(stub, rest_ok(stub_port, f"/session/{SESSION_ID}"))
         stub_url = f"http://127.0.0.1:{stub_port}"
 
+        # 1. startups, each alone on the server core; the last process of each kind stays up
+        nk: Naftiko | None = None
+        startups, mcp_startups = [], []
+        for i in range(s.startup_repeats if s.wants("startup") else 1):
+            if nk is not None:
+                procs.stop(nk.proc)
+            nk = start_naftiko(procs, f"naftiko-{i}", SEED, stub_port, s.server_core)
+            startups.append(nk.startup_s)
+            if nk.mcp_ready_s is not None:
+                mcp_startups.append(nk.mcp_ready_s)
+        assert nk is not None
+        mem["naftiko_idle_mb"] = rss_after(nk.proc)
+        st.update(naftiko_s=statistics.median(startups), naftiko_min_s=min(startups), naftiko_all_s=startups,
+                  naftiko_mcp_s=statistics.median(mcp_startups) if mcp_startups else None)
+        print(f"naftiko: ready in {st['naftiko_s']:.3f} s (median of {len(startups)}: {', '.join(f'{x:.3f}' for x in startups)});"
+              f" idle RSS {mem['naftiko_idle_mb']} MB", flush=True)
+        if nk.mcp_problem:
+            report["notes"].append(f"naftiko MCP exposure not measurable: {nk.mcp_problem}")
+            print(f"naftiko: MCP exposure not measurable: {nk.mcp_problem}", flush=True)
+        big: Naftiko | None = None
+        if s.wants("large"):
+            big = start_naftiko(procs, "naftiko-500", large, stub_port, s.server_core, prefix=LARGE_PREFIX)
+            st["naftiko_500_s"] = big.startup_s
+            mem["naftiko_500_idle_mb"] = rss_after(big.proc)
+            print(f"naftiko 500-op ({large.name}): ready in {big.startup_s:.3f} s; idle RSS {mem['naftiko_500_idle_mb']} MB", flush=True)
+        frozen: Naftiko | None = None
+        if s.whatif and runtime_freezes_gc():
+            report["notes"].append("naftiko+gc.freeze rows skipped: naftiko_runtime/runtime.py serve() already calls gc.freeze()")
+        elif s.whatif:
+            frozen = start_naftiko(procs, "naftiko-gc-freeze", SEED, stub_port, s.server_core, launcher="whatif_gc_freeze.py")
+            st["whatif_gc_freeze_s"] = frozen.startup_s
+
+        rest: list[Variant] = []
+        mcp: list[Variant] = []
         if s.wants("rest"):
-            print("REST  GET /v1/session/{id}", flush=True)
+            direct_port, edge_port = free_port(), free_port()
             edge = start_nginx(procs, workdir, "nginx-edge", f"""
     upstream vapi {{ server 127.0.0.1:{stub_port}; keepalive 64; keepalive_requests 10000000; }}
     server {{ listen 127.0.0.1:{direct_port} backlog=4096; {_stub_locations()} }}
@@ -471,74 +571,57 @@ def run(settings: Settings) -> dict[str, Any]:
         }}
     }}""", s.server_core)
             wait_ready(edge, rest_ok(edge_port, f"/v1/session/{SESSION_ID}"))
-            rows += measure("nginx stub (direct)", "rest", Target(f"http://127.0.0.1:{direct_port}/session/{SESSION_ID}"), edge, None, s)
-            rows += measure("nginx proxy_pass", "rest", Target(f"http://127.0.0.1:{edge_port}/v1/session/{SESSION_ID}"), edge, stub, s)
-            procs.stop(edge)
-
             hand, port = python_server(procs, "handwritten-proxy", "handwritten_proxy.py", ["--upstream", stub_url], s.server_core)
-            report["startup"]["handwritten_s"] = wait_ready(hand, rest_ok(port, f"/v1/session/{SESSION_ID}"))
-            rows += measure("hand-written aiohttp", "rest", Target(f"http://127.0.0.1:{port}/v1/session/{SESSION_ID}"), hand, stub, s)
-            report["memory"]["handwritten_peak_mb"] = hand.peak_rss_mb()
-            procs.stop(hand)
-
-        nk: Naftiko | None = None
-        if s.wants("rest") or s.wants("mcp") or s.wants("startup"):
-            startups, mcp_startups = [], []
-            for i in range(s.startup_repeats if s.wants("startup") else 1):
-                if nk is not None:
-                    procs.stop(nk.proc)
-                nk = start_naftiko(procs, f"naftiko-{i}", SEED, stub_port, s.server_core)
-                startups.append(nk.startup_s)
-                if nk.mcp_ready_s is not None:
-                    mcp_startups.append(nk.mcp_ready_s)
-            assert nk is not None
-            idle = rss_after(nk.proc)
-            report["startup"].update(naftiko_s=statistics.median(startups), naftiko_all_s=startups,
-                                     naftiko_mcp_s=statistics.median(mcp_startups) if mcp_startups else None)
-            report["memory"]["naftiko_idle_mb"] = idle
-            print(f"naftiko: ready in {statistics.median(startups):.3f} s (median of {len(startups)}: "
-                  f"{', '.join(f'{x:.3f}' for x in startups)}); idle RSS {idle} MB", flush=True)
-            if nk.mcp_problem:
-                report["notes"].append(f"naftiko MCP exposure not measurable: {nk.mcp_problem}")
-                print(f"naftiko: MCP exposure not measurable: {nk.mcp_problem}", flush=True)
-            if s.wants("rest"):
-                rows += measure("naftiko", "rest", Target(f"http://127.0.0.1:{nk.rest_port}/v1/session/{SESSION_ID}"), nk.proc, stub, s)
-            if s.wants("mcp") and not nk.mcp_problem:
-                print(f"MCP  tools/call {TOOL}", flush=True)
-                rows += measure("naftiko", "mcp", Target(f"http://127.0.0.1:{nk.mcp_port}/mcp", TOOL), nk.proc, stub, s)
-            report["memory"]["naftiko_peak_mb"] = nk.proc.peak_rss_mb()
-            procs.stop(nk.proc)
-
+            st["handwritten_s"] = wait_ready(hand, rest_ok(port, f"/v1/session/{SESSION_ID}"))
+            mem["handwritten_idle_mb"] = rss_after(hand)
+            rest += [Variant("nginx stub (direct)", "rest", Target(f"http://127.0.0.1:{direct_port}/session/{SESSION_ID}"), edge, None),
+                     Variant("nginx proxy_pass", "rest", Target(f"http://127.0.0.1:{edge_port}/v1/session/{SESSION_ID}"), edge, stub),
+                     Variant("hand-written aiohttp", "rest", Target(f"http://127.0.0.1:{port}/v1/session/{SESSION_ID}"), hand, stub),
+                     Variant("naftiko", "rest", Target(f"http://127.0.0.1:{nk.rest_port}/v1/session/{SESSION_ID}"), nk.proc, stub)]
+            if frozen is not None:
+                rest.append(Variant(WHATIF, "rest", Target(f"http://127.0.0.1:{frozen.rest_port}/v1/session/{SESSION_ID}"), frozen.proc, stub))
+            if big is not None:
+                rest.append(Variant("naftiko 500-op", "rest", Target(f"http://127.0.0.1:{big.rest_port}/v1/{LARGE_PREFIX}/session/{SESSION_ID}"), big.proc, stub))
         if s.wants("mcp"):
             bare, port = python_server(procs, "bare-mcp", "bare_mcp.py", [], s.server_core)
-            report["startup"]["bare_mcp_s"] = wait_ready(bare, mcp_ok(port, TOOL, expect_session=False))
-            rows += measure("bare SDK no-op", "mcp", Target(f"http://127.0.0.1:{port}/mcp", TOOL), bare, None, s)
-            procs.stop(bare)
+            st["bare_mcp_s"] = wait_ready(bare, mcp_ok(port, TOOL, expect_session=False))
+            mem["bare_mcp_idle_mb"] = rss_after(bare)
+            mcp.append(Variant("bare SDK no-op", "mcp", Target(f"http://127.0.0.1:{port}/mcp", TOOL), bare, None))
+            if not nk.mcp_problem:
+                mcp.append(Variant("naftiko", "mcp", Target(f"http://127.0.0.1:{nk.mcp_port}/mcp", TOOL), nk.proc, stub))
+            if frozen is not None and not frozen.mcp_problem:
+                mcp.append(Variant(WHATIF, "mcp", Target(f"http://127.0.0.1:{frozen.mcp_port}/mcp", TOOL), frozen.proc, stub))
+            if big is not None and not big.mcp_problem:
+                mcp.append(Variant("naftiko 500-op", "mcp", Target(f"http://127.0.0.1:{big.mcp_port}/mcp", f"{LARGE_PREFIX}-{TOOL}"), big.proc, stub))
             if FASTMCP_PYTHON.exists():
                 fm, port = python_server(procs, "fastmcp", "fastmcp_openapi.py", ["--upstream", stub_url], s.server_core,
                                          python=str(FASTMCP_PYTHON))
                 wait_ready(fm, lambda: http_request(port, "GET", "/mcp", timeout=2)[0] > 0)
                 tool = fastmcp_tool_name(port)
-                report["startup"]["fastmcp_s"] = wait_ready(fm, mcp_ok(port, tool))
-                rows += measure("FastMCP.from_openapi", "mcp", Target(f"http://127.0.0.1:{port}/mcp", tool), fm, stub, s)
-                report["memory"]["fastmcp_peak_mb"] = fm.peak_rss_mb()
-                procs.stop(fm)
+                st["fastmcp_s"] = wait_ready(fm, mcp_ok(port, tool))
+                mem["fastmcp_idle_mb"] = rss_after(fm)
+                mcp.append(Variant("FastMCP.from_openapi", "mcp", Target(f"http://127.0.0.1:{port}/mcp", tool), fm, stub))
             else:
                 report["notes"].append(f"FastMCP not measured: {FASTMCP_PYTHON} missing (bench/run.sh creates it)")
 
-        if s.wants("large"):
-            print(f"500 operations ({large.name}; route and tool of copy {LARGE_PREFIX}, the last declared)", flush=True)
-            big = start_naftiko(procs, "naftiko-500", large, stub_port, s.server_core, prefix=LARGE_PREFIX)
-            report["startup"]["naftiko_500_s"] = big.startup_s
-            report["memory"]["naftiko_500_idle_mb"] = rss_after(big.proc)
-            print(f"naftiko 500-op: ready in {big.startup_s:.3f} s; idle RSS {report['memory']['naftiko_500_idle_mb']} MB", flush=True)
-            rows += measure("naftiko 500-op", "rest", Target(f"http://127.0.0.1:{big.rest_port}/v1/{LARGE_PREFIX}/session/{SESSION_ID}"), big.proc, stub, s)
-            if not big.mcp_problem:
-                rows += measure("naftiko 500-op", "mcp", Target(f"http://127.0.0.1:{big.mcp_port}/mcp", f"{LARGE_PREFIX}-{TOOL}"), big.proc, stub, s)
-            procs.stop(big.proc)
+        # 2. load: each section's variants interleaved, every server already up and idle but one
+        for title, variants in (("REST  GET /v1/session/{id}", rest), (f"MCP  tools/call {TOOL}", mcp)):
+            if variants:
+                print(title, flush=True)
+                report["rows"] += measure_section(variants, s)
+        mem["naftiko_peak_mb"] = nk.proc.peak_rss_mb()
+        if big is not None:
+            mem["naftiko_500_peak_mb"] = big.proc.peak_rss_mb()
+        for v in rest + mcp:
+            if v.name in ("hand-written aiohttp", "FastMCP.from_openapi"):
+                mem[f"{'handwritten' if v.kind == 'rest' else 'fastmcp'}_peak_mb"] = v.server.peak_rss_mb()
+        for proc in list(procs.running):
+            if proc is not stub:
+                procs.stop(proc)
 
+        # 3. memory growth, in a fresh process
         if s.wants("memory"):
-            report["memory"].update(memory_phase(procs, stub_port, s))
+            mem.update(memory_phase(procs, stub_port, s))
     finally:
         procs.stop_all()
     report["load_after"] = os.getloadavg()
@@ -580,6 +663,13 @@ def memory_phase(procs: Processes, stub_port: int, s: Settings) -> dict[str, Any
 
 # ---------------------------------------------------------------------------------------------
 # report
+
+
+def wait_quiet(limit: float, threshold: float = 0.5) -> None:
+    deadline = time.time() + limit
+    while os.getloadavg()[0] >= threshold and time.time() < deadline:
+        print(f"bench: load average {os.getloadavg()[0]:.2f}; waiting for < {threshold} ({deadline - time.time():.0f} s left)", flush=True)
+        time.sleep(15)
 
 
 def machine() -> dict[str, Any]:
@@ -627,6 +717,9 @@ def ratios(report: dict[str, Any]) -> list[dict[str, Any]]:
         counts = mem.get(f"{kind}_counts")
         if counts:
             add(f"RSS growth {counts[0] // 1000}k -> {counts[1] // 1000}k {kind.upper()} requests", mem.get(f"{kind}_growth"), "<= 10%", lambda v: v <= 0.10, "")
+    if _row(report, WHATIF, "rest", 32):  # only when measured (bench/whatif_gc_freeze.py)
+        add("what-if gc.freeze: REST vs hand-written, c=32", div(rps(WHATIF, "rest", 32), rps("hand-written aiohttp", "rest", 32)), ">= 1.0x", lambda v: v >= 1.0, "x")
+        add("what-if gc.freeze: MCP vs bare-SDK, c=32", div(rps(WHATIF, "mcp", 32), rps("bare SDK no-op", "mcp", 32)), ">= 0.5x", lambda v: v >= 0.5, "x")
     add("500-op REST req/s vs seed, c=32", div(rps("naftiko 500-op", "rest", 32), rps("naftiko", "rest", 32)), "same (>= 0.95x)", lambda v: v >= 0.95, "x")
     add("500-op MCP req/s vs seed, c=8", div(rps("naftiko 500-op", "mcp", 8), rps("naftiko", "mcp", 8)), "same (>= 0.95x)", lambda v: v >= 0.95, "x")
     add("500-op naftiko run ready", _round(st.get("naftiko_500_s")), "<= 3.0 s", lambda v: v <= 3.0, " s")
@@ -638,7 +731,7 @@ def _round(value: float | None, digits: int = 3) -> float | None:
 
 
 def render(report: dict[str, Any]) -> str:
-    lines = [f"{'kind':<5} {'variant':<24} {'c':>3} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'srv cpu':>8} {'stub cpu':>8} {'wrk cpu':>8} {'errors':>7}"]
+    lines = [f"{'kind':<5} {'variant':<24} {'c':>3} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'srv cpu':>8} {'stub cpu':>8} {'wrk cpu':>8} {'other':>6} {'steal':>6} {'errors':>7}"]
     lines.append("-" * len(lines[0]))
     kind = None
     for r in report["rows"]:
@@ -646,15 +739,17 @@ def render(report: dict[str, Any]) -> str:
             lines.append("")
         kind = r["kind"]
         lines.append(f"{r['kind']:<5} {r['variant']:<24} {r['c']:>3} {r['rps']:>9.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
-                     f"{r['server_cpu']:>7.0f}% {(r['stub_cpu'] if r['stub_cpu'] is not None else float('nan')):>7.0f}% {r['wrk_cpu']:>7.0f}% {r['errors']:>7}")
+                     f"{r['server_cpu']:>7.0f}% {(r['stub_cpu'] if r['stub_cpu'] is not None else float('nan')):>7.0f}% {r['wrk_cpu']:>7.0f}% {r.get('other_cpu', 0):>5.0f}% {r.get('steal_cpu', 0):>5.0f}% {r['errors']:>7}")
     lines.append("")
     st, mem = report["startup"], report["memory"]
-    facts = [("naftiko ready (REST)", st.get("naftiko_s"), "s"), ("naftiko ready (MCP)", st.get("naftiko_mcp_s"), "s"),
+    facts = [("naftiko ready (REST, median)", st.get("naftiko_s"), "s"), ("naftiko ready (REST, best)", st.get("naftiko_min_s"), "s"), ("naftiko ready (MCP)", st.get("naftiko_mcp_s"), "s"),
              ("naftiko 500-op ready", st.get("naftiko_500_s"), "s"), ("hand-written ready", st.get("handwritten_s"), "s"),
              ("bare MCP ready", st.get("bare_mcp_s"), "s"), ("FastMCP ready", st.get("fastmcp_s"), "s"),
              ("naftiko idle RSS", mem.get("naftiko_idle_mb"), "MB"), ("naftiko peak RSS (all cells)", mem.get("naftiko_peak_mb"), "MB"),
-             ("naftiko 500-op idle RSS", mem.get("naftiko_500_idle_mb"), "MB"), ("hand-written peak RSS", mem.get("handwritten_peak_mb"), "MB"),
-             ("FastMCP peak RSS", mem.get("fastmcp_peak_mb"), "MB")]
+             ("naftiko 500-op idle RSS", mem.get("naftiko_500_idle_mb"), "MB"), ("naftiko 500-op peak RSS", mem.get("naftiko_500_peak_mb"), "MB"),
+             ("bare MCP SDK idle RSS", mem.get("bare_mcp_idle_mb"), "MB"),
+             ("hand-written idle / peak RSS", f"{mem.get('handwritten_idle_mb')} / {mem.get('handwritten_peak_mb')}" if mem.get("handwritten_idle_mb") else None, "MB"),
+             ("FastMCP idle / peak RSS", f"{mem.get('fastmcp_idle_mb')} / {mem.get('fastmcp_peak_mb')}" if mem.get("fastmcp_idle_mb") else None, "MB")]
     for kind in ("rest", "mcp"):
         for n in mem.get(f"{kind}_counts") or ():
             facts.append((f"RSS after {n // 1000}k {kind.upper()} requests", mem.get(f"{kind}_after_{n}_mb"), "MB"))
@@ -669,7 +764,9 @@ def render(report: dict[str, Any]) -> str:
     for note in report["notes"]:
         lines.append(f"note: {note}")
     lb, la = report["load_before"], report.get("load_after", (0, 0, 0))
-    lines.append(f"load average before {lb[0]:.2f}, after {la[0]:.2f} (1 min); cores: server {report['settings']['server_core']}, wrk+stub {report['settings']['load_core']}")
+    cfg = report["settings"]
+    lines.append(f"cells: {cfg['warmup']:g} s warmup + {cfg['duration']:g} s, median of {cfg['rounds']} interleaved round(s); "
+                 f"cores: server {cfg['server_core']}, wrk+stub {cfg['load_core']}; load average before {lb[0]:.2f}, after {la[0]:.2f} (1 min)")
     return "\n".join(lines)
 
 
@@ -725,12 +822,50 @@ def profile(target_kind: str, seconds: float, rate: int, native: bool, settings:
         procs.stop_all()
 
 
+def profile_startup(large: bool, settings: Settings) -> None:
+    """cProfile of `naftiko run` from process start until it answers (seed, or the 500-op file).
+
+    The profiler slows Python code ~2-4x, so read shares, not seconds.
+    """
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    RESULTS.mkdir(exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=f"profile-{stamp}-", dir=RESULTS))
+    procs = Processes(workdir)
+    capability, prefix = SEED, ""
+    if large:
+        capability, prefix = workdir / "vapi-sessions-500.yaml", LARGE_PREFIX
+        subprocess.run([sys.executable, str(BENCH / "gen_capability.py"), "--copies", str(LARGE_COPIES), "-o", str(capability)],
+                       check=True, stdout=subprocess.DEVNULL)
+    out = RESULTS / f"profile-startup{'-500' if large else ''}-{stamp}.prof"
+    try:
+        stub_port, rest_port, mcp_port = free_port(), free_port(), free_port()
+        stub = start_nginx(procs, workdir, "nginx-stub", f"server {{ listen 127.0.0.1:{stub_port} backlog=4096; {_stub_locations()} }}", settings.load_core)
+        wait_ready(stub, rest_ok(stub_port, f"/session/{SESSION_ID}"))
+        argv = [sys.executable, "-m", "cProfile", "-o", str(out), *naftiko_argv(capability, stub_port, rest_port, mcp_port)]
+        proc = procs.start("naftiko-cprofile", argv, settings.server_core, env={"VAPI_API_KEY": API_KEY})
+        route = f"/v1/{prefix}/session/{SESSION_ID}" if prefix else f"/v1/session/{SESSION_ID}"
+        ready = wait_ready(proc, rest_ok(rest_port, route), timeout=120)
+        procs.stop(proc)  # SIGTERM: a graceful stop, so cProfile writes its file
+    finally:
+        procs.stop_all()
+    import pstats
+
+    print(f"ready after {ready:.2f} s under cProfile; profile: {out.relative_to(ROOT)}\n")
+    stats = pstats.Stats(str(out))
+    stats.sort_stats("cumulative").print_stats(r"naftiko_runtime|__init__|yaml|cli.py", 30)
+    stats.sort_stats("tottime").print_stats(15)
+
+
 _LAYERS = (("naftiko_runtime/", "naftiko_runtime (the runtime's own code)"), ("uvicorn/", "uvicorn + httptools (HTTP server)"),
            ("starlette/", "starlette (routing, middleware, responses)"), ("aiohttp/", "aiohttp client"),
            ("yarl/", "aiohttp client"), ("multidict/", "aiohttp client"), ("mcp/", "mcp SDK"), ("mcp_types/", "mcp SDK"),
            ("pydantic", "pydantic (MCP models)"), ("anyio/", "anyio (MCP SDK streams)"), ("jsonschema", "jsonschema"),
            ("json/", "json"), ("asyncio/", "event loop (uvloop C code, asyncio)"), ("uvloop/", "event loop (uvloop C code, asyncio)"),
-           ("fastmcp/", "fastmcp"), ("httpx", "httpx2 client"), ("logging/", "logging"))
+           ("fastmcp/", "fastmcp"), ("httpx", "httpx2 client"), ("logging/", "logging"),
+           # py-spy shortens opentelemetry's namespace-package paths to `trace/...`, `context/...`
+           ("opentelemetry", "opentelemetry (mcp SDK tracing)"), ("trace/", "opentelemetry (mcp SDK tracing)"),
+           ("context/", "opentelemetry (mcp SDK tracing)"), ("propagate/", "opentelemetry (mcp SDK tracing)"),
+           ("sniffio", "anyio (MCP SDK streams)"))
 
 
 def layer(frame: str) -> str:
@@ -738,7 +873,9 @@ def layer(frame: str) -> str:
     for marker, name in _LAYERS:
         if marker in where:
             return name
-    return "other: " + (where.split("/", 1)[0] or "?")
+    if "/" not in where or where.startswith("<frozen"):
+        return "python stdlib (contextlib, functools, copy, abc, ...)"
+    return "other: " + where.split("/", 1)[0]
 
 
 def summarize_stacks(path: Path, top: int = 25) -> str:
@@ -803,20 +940,25 @@ def _frame(frame: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Issue 5 benchmark: naftiko run vs baselines and peers.")
     parser.add_argument("command", nargs="?", default="run", choices=["run", "profile"])
-    parser.add_argument("--duration", type=float, default=6.0, help="seconds per measured cell (default 6)")
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of discarded load before each cell (default 2)")
+    parser.add_argument("--duration", type=float, default=4.0, help="seconds per measured cell (default 4)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of discarded load before each cell (default 1)")
+    parser.add_argument("--no-whatif", action="store_true", help="skip the naftiko+gc.freeze what-if rows")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per section; cells report the median (default 2)")
     parser.add_argument("--concurrency", default="1,8,32", help="wrk connections per cell (default 1,8,32)")
     parser.add_argument("--only", action="append", default=[], choices=["rest", "mcp", "startup", "memory", "large"])
+    parser.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
+                        help="first wait up to SECONDS for the 1-minute load average to drop under 0.5 (other users)")
     parser.add_argument("--quick", action="store_true", help="1 s cells, 1 s warmup, small RSS phase: checks the harness only")
-    parser.add_argument("--target", choices=["rest", "mcp", "handwritten"], default="rest", help="profile: what to load (default rest)")
+    parser.add_argument("--target", choices=["rest", "mcp", "handwritten", "startup", "startup-500"], default="rest",
+                        help="profile: what to load at c=32 (rest, mcp, handwritten), or startup / startup-500 with cProfile")
     parser.add_argument("--native", action="store_true", help="profile: include C frames (uvloop, httptools, syscalls)")
     parser.add_argument("--seconds", type=float, default=20, help="profile: seconds of sampling")
     parser.add_argument("--rate", type=int, default=250, help="profile: samples per second")
     args = parser.parse_args(argv)
-    settings = Settings(duration=args.duration, warmup=args.warmup, only=tuple(args.only),
+    settings = Settings(duration=args.duration, warmup=args.warmup, rounds=args.rounds, whatif=not args.no_whatif, only=tuple(args.only),
                         concurrency=tuple(int(c) for c in args.concurrency.split(",")))
     if args.quick:
-        settings = dataclasses.replace(settings, duration=1, warmup=1, startup_repeats=2, memory_rest=(1000, 5000), memory_mcp=(1000, 3000))
+        settings = dataclasses.replace(settings, duration=1, warmup=1, rounds=1, startup_repeats=2, memory_rest=(1000, 5000), memory_mcp=(1000, 3000))
     missing = [tool for tool in ("wrk", "nginx", "taskset", "naftiko") if not (shutil.which(tool) or Path(f"/usr/sbin/{tool}").exists())]
     if missing:
         print(f"bench: missing {', '.join(missing)}; run bench/run.sh (it installs them)", file=sys.stderr)
@@ -824,6 +966,11 @@ def main(argv: list[str] | None = None) -> int:
     if (os.cpu_count() or 1) < 2:
         print("bench: needs 2 cores (server and load generator pinned apart)", file=sys.stderr)
         return 2
+    if args.wait_quiet > 0:
+        wait_quiet(args.wait_quiet)
+    if args.command == "profile" and args.target.startswith("startup"):
+        profile_startup(args.target == "startup-500", settings)
+        return 0
     if args.command == "profile":
         profile(args.target, args.seconds, args.rate, args.native, settings)
         return 0
