@@ -12,8 +12,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from jsonschema import Draft202012Validator
-
 from naftiko_runtime.errors import InputError, InputProblem
 from naftiko_runtime.spec.model import Action, ConsumedOperation, Param, WithRef
 from naftiko_runtime.templates import Template, refs_in
@@ -159,7 +157,7 @@ class Checker:
         self.required = [i for i in inputs if i.required]
         self.typed = [(i.name, i.location, i.type, _TYPE_CHECKS[i.type]) for i in inputs if i.type in _TYPE_CHECKS]
         extras = [i for i in inputs if i.schema]
-        self.validator = Draft202012Validator(json_schema(extras)) if extras else None
+        self.validator = schema_validator(json_schema(extras)) if extras else None
         self.locations = {i.name: i.location for i in inputs}
 
     def check(self, values: dict[str, Any]) -> None:
@@ -177,6 +175,13 @@ class Checker:
                 problems.append(InputProblem(name, self.locations.get(name), err.message))
         if problems:
             raise InputError(problems)
+
+
+def schema_validator(schema: dict[str, Any]) -> Any:
+    """jsonschema is imported only for inputs that declare more than a type (enum, pattern, items...)."""
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(schema)
 
 
 def coerce(text: str, type_: str) -> Any:

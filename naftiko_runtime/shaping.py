@@ -16,8 +16,10 @@ from typing import Any, Callable
 
 import yaml
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from jsonpath_ng.ext.parser import ExtentedJsonPathParser
+if TYPE_CHECKING:
+    from jsonpath_ng.ext.parser import ExtentedJsonPathParser
 
 from naftiko_runtime.spec.model import OutputParam
 
@@ -27,7 +29,10 @@ _NOTHING: Any = object()
 
 
 @lru_cache(maxsize=1)
-def _parser() -> ExtentedJsonPathParser:
+def _parser() -> "ExtentedJsonPathParser":
+    """Imported on first use: most capabilities map `$.` or plain dotted paths, which need no parser."""
+    from jsonpath_ng.ext.parser import ExtentedJsonPathParser
+
     return ExtentedJsonPathParser()
 
 

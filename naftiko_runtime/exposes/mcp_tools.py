@@ -15,10 +15,10 @@ from http import HTTPStatus
 from typing import Any
 
 import mcp.types as types
-from jsonschema import Draft202012Validator
 from mcp import MCPError
 
 from naftiko_runtime.engine import McpApi, McpTool
+from naftiko_runtime.inputs import schema_validator
 from naftiko_runtime.errors import InputError, UpstreamFailure
 from naftiko_runtime.invoke import Invocation, Outcome
 from naftiko_runtime.shaping import NOTHING
@@ -73,7 +73,7 @@ class ToolRunner:
         self.invocation = tool.invocation
         self.upstream = tool.invocation.plan.namespace if tool.invocation.plan else None
         schema, self.wrap = output_schema(tool.invocation)
-        self.output_validator = Draft202012Validator(schema) if schema is not None else None
+        self.output_validator = schema_validator(schema) if schema is not None else None
         self.definition = types.Tool(
             name=self.name,
             title=tool.tool.label or None,

@@ -87,6 +87,8 @@ class _Builder:
         return built
 
     def scalar(self, node: yaml.ScalarNode) -> Any:
+        if node.tag == "tag:yaml.org,2002:str":  # most scalars: no constructor round trip
+            return node.value
         if node.tag == "tag:yaml.org,2002:timestamp":
             return node.value  # dates stay text: they are metadata, not data to compute with
         try:

@@ -143,6 +143,8 @@ class HttpTransport:
         self.settings = settings
         self._session: aiohttp.ClientSession | None = None
         self._slots = asyncio.Semaphore(settings.max_connections)
+        # the first attempt's timeouts are the same for every call: built once, not per request
+        self._first_timeout = aiohttp.ClientTimeout(total=settings.timeout, connect=settings.connect, sock_read=settings.read)
         # credentials this transport sends: an upstream that echoes them back must not leak them
         self._redact = [s.encode() for s in sorted(set(redact or []), key=len, reverse=True) if len(s) >= 4]
 
@@ -162,7 +164,8 @@ class HttpTransport:
         while True:
             outcome: Response | UpstreamFailure
             try:
-                outcome = await self._attempt(request, deadline - loop.time())
+                remaining = deadline - loop.time()
+                outcome = await self._attempt(request, remaining, self._first_timeout if attempt == 0 else None)
             except UpstreamFailure as exc:
                 outcome = exc
             delay = retry_delay(request.method, outcome, attempt, self.settings, deadline - loop.time())
@@ -176,14 +179,15 @@ class HttpTransport:
                      self.namespace, what, request.method, attempt + 1, self.settings.retries + 1, delay)
             await asyncio.sleep(delay)
 
-    async def _attempt(self, request: Prepared, remaining: float) -> Response:
+    async def _attempt(self, request: Prepared, remaining: float, timeout: aiohttp.ClientTimeout | None = None) -> Response:
         s = self.settings
         if remaining <= 0:
             raise UpstreamFailure(self.namespace, "timeout", f"no complete answer within {s.timeout:g}s (total timeout)", 504)
         await self._acquire(min(s.connect, remaining))
         try:
             session = self._session or self._open()
-            timeout = aiohttp.ClientTimeout(total=remaining, connect=min(s.connect, remaining), sock_read=s.read)
+            if timeout is None:  # a retry: what is left of the budget
+                timeout = aiohttp.ClientTimeout(total=remaining, connect=min(s.connect, remaining), sock_read=s.read)
             async with session.request(
                 request.method, URL(request.url, encoded=True), headers=request.headers,
                 data=request.body, allow_redirects=False, timeout=timeout,
