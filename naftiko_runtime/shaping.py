@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from jsonpath_ng.ext.parser import ExtentedJsonPathParser
+    from jsonpath_ng.ext.parser import ExtendedJsonPathParser
 
 from naftiko_runtime.spec.model import OutputParam
 
@@ -29,11 +29,12 @@ _NOTHING: Any = object()
 
 
 @lru_cache(maxsize=1)
-def _parser() -> "ExtentedJsonPathParser":
+def _parser() -> "ExtendedJsonPathParser":
     """Imported on first use: most capabilities map `$.` or plain dotted paths, which need no parser."""
-    from jsonpath_ng.ext.parser import ExtentedJsonPathParser
+    from jsonpath_ng.ext import parser
 
-    return ExtentedJsonPathParser()
+    cls = getattr(parser, "ExtendedJsonPathParser", None) or parser.ExtentedJsonPathParser  # renamed in 1.8
+    return cls()
 
 
 @lru_cache(maxsize=4096)
