@@ -28,6 +28,7 @@ class Outcome:
     body: bytes
     content_type: str | None
     value: Any = NOTHING  # the shaped value when outputs reshaped the body
+    retry_after: str | None = None  # the upstream's Retry-After on a 429/503, passed on to the caller
 
     @property
     def ok(self) -> bool:
@@ -105,7 +106,10 @@ class Invocation:
             return self._static(inputs)
         prepared = self.plan.build(self.arguments(inputs))
         response: Response = await self.transport.send(prepared)  # type: ignore[union-attr]
-        if self.shaper.identity or response.status >= 400:
+        if response.status >= 400:
+            retry_after = response.headers.get("Retry-After") if response.status in (429, 503) else None
+            return Outcome(response.status, response.body, response.content_type, retry_after=retry_after)
+        if self.shaper.identity:
             return Outcome(response.status, response.body, response.content_type)
         value = self.shaper.shape(response.body, response.content_type, self._renderer(inputs))
         if value is NOTHING:

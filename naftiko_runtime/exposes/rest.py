@@ -129,7 +129,9 @@ class _PathEndpoint:
             return await _respond(send, outcome.status, payload, _JSON_CT)
         empty = outcome.status in (204, 304) or request.method == "HEAD"
         content_type = outcome.content_type.encode("latin-1") if outcome.content_type else _BINARY_CT
-        await _respond(send, outcome.status, b"" if empty else outcome.body, content_type, len(outcome.body) if request.method == "HEAD" else None)
+        extra = [(b"retry-after", outcome.retry_after.encode("latin-1"))] if outcome.retry_after else None
+        await _respond(send, outcome.status, b"" if empty else outcome.body, content_type,
+                       len(outcome.body) if request.method == "HEAD" else None, extra)
 
     async def _body(self, request: Request) -> Any:
         length = request.headers.get("content-length")
@@ -156,9 +158,12 @@ _JSON_CT = b"application/json"
 _BINARY_CT = b"application/octet-stream"
 
 
-async def _respond(send, status: int, body: bytes, content_type: bytes, length: int | None = None) -> None:
+async def _respond(send, status: int, body: bytes, content_type: bytes, length: int | None = None,
+                   extra: list[tuple[bytes, bytes]] | None = None) -> None:
     """Send a response as two ASGI messages: the hot path builds no Response object."""
     headers = [(b"content-type", content_type), (b"content-length", str(len(body) if length is None else length).encode())]
+    if extra:
+        headers.extend(extra)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

@@ -94,6 +94,13 @@ def test_upstream_errors_pass_through(seed_on_echo):
     assert r.status == 404 and r.json() == {"message": "Session not found"}
 
 
+def test_upstream_rate_limit_passes_its_retry_after_on(seed_on_echo):
+    url, echo, _ = seed_on_echo
+    echo.respond_with(429, body=json.dumps({"message": "slow down"}), headers={"content-type": "application/json", "Retry-After": "7"})
+    r = http_request("POST", f"{url}/v1/session", json_body={"name": "x"})  # POST: never retried
+    assert r.status == 429 and r.headers["retry-after"] == "7" and r.json() == {"message": "slow down"}
+
+
 def test_upstream_timeout_is_a_504_naming_the_upstream_and_serving_goes_on(seed_on_echo):
     url, echo, _ = seed_on_echo
     echo.respond_with(200, delay=3)
