@@ -1,0 +1,179 @@
+"""Reading parsed YAML into the model: the helpers every part of the normalizer shares.
+
+Each helper reports what it cannot read as a diagnostic with the node's position and returns
+something safe, so one bad entry never stops the rest of a file from being checked.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+from naftiko_runtime.spec.diagnostics import Diagnostics, Pos
+from naftiko_runtime.spec.model import (
+    HTTP_METHODS,
+    JSON_TYPES,
+    Param,
+)
+from naftiko_runtime.spec.yamlsource import YList, YMap
+
+SUPPORTED_VERSIONS = ("1.0.0-alpha1", "1.0.0-alpha2", "1.0.0-alpha3")
+PARAM_LOCATIONS = ("path", "query", "header", "cookie", "body", "environment")
+SCHEMA_KEYWORDS = (
+    "enum", "items", "properties", "format", "default", "minimum", "maximum", "minLength",
+    "maxLength", "pattern", "minItems", "maxItems", "const", "examples", "example",
+)
+SINGLE_BRACE = re.compile(r"(?<!\{)\{([A-Za-z0-9_.\-]+)\}(?!\})")
+DOUBLE_BRACE = re.compile(r"\{\{\s*([A-Za-z0-9_\-]+)\s*\}\}")
+REF_PREFIXES = ("rest", "tools", "mcp")
+
+Loader = Callable[[Path], Any]
+
+
+class Reader:
+    """State and helpers shared by the consumes and exposes readers."""
+
+
+    def __init__(self, file: str, base_dir: Path, diagnostics: Diagnostics, load_import: Loader | None = None):
+        self.file = file
+        self.base_dir = base_dir
+        self.d = diagnostics
+        self.load_import = load_import
+        self._noted_prefixes: set[tuple[str, str]] = set()
+
+    # ---------------------------------------------------------------- helpers
+
+    def _pos(self, node: Any) -> Pos:
+        return getattr(node, "pos", Pos(self.file, 1, 1))
+
+    def _map(self, node: Any, where: str, pos: Pos) -> YMap | None:
+        if isinstance(node, YMap):
+            return node
+        if node is not None:
+            self.d.error(pos, f"{where} must be a mapping (key: value), found {kind(node)}", "structure")
+        return None
+
+    def _list(self, parent: YMap, key: str, where: str) -> list[tuple[Any, Pos]]:
+        node = parent.get(key)
+        if node is None:
+            return []
+        if isinstance(node, YMap) and key in ("inputParameters", "resources", "operations", "tools", "outputParameters"):
+            # ikanos-style named-object maps: {name: {...}} -> [{name, ...}]
+            self.d.note(parent.at(key), f"`{key}` written as a map of name -> entry; read as a list", "dialect-named-map")
+            out = []
+            for name, value in node.items():
+                if isinstance(value, YMap):
+                    if "name" not in value:
+                        value["name"] = name
+                        value.key_pos["name"] = node.key_at(name)
+                        value.val_pos["name"] = node.key_at(name)
+                    out.append((value, node.at(name)))
+            return out
+        if not isinstance(node, YList):
+            self.d.error(parent.at(key), f"`{where}.{key}` must be a list, found {kind(node)}", "structure")
+            return []
+        return [(item, node.at(i)) for i, item in enumerate(node)]
+
+    def _str(self, node: YMap, key: str, where: str, required: bool = False) -> str:
+        value = node.get(key)
+        if value is None:
+            if required:
+                self.d.error(node.pos, f"{where} is missing `{key}`", "required-field")
+            return ""
+        if isinstance(value, (YMap, YList)):
+            self.d.error(node.at(key), f"`{key}` in {where} must be text, found {kind(value)}", "structure")
+            return ""
+        return str(value)
+
+    def method(self, node: YMap, where: str) -> str:
+        raw = node.get("method")
+        if raw is None:
+            self.d.note(node.pos, f"{where} has no `method`; GET is used", "dialect-default-method")
+            return "GET"
+        method = str(raw).upper()
+        if method not in HTTP_METHODS:
+            self.d.error(node.at("method"), f"{where}: method '{raw}' is not an HTTP method; use one of {', '.join(HTTP_METHODS[:5])}", "bad-method")
+        return method
+
+    def params(self, node: YMap, key: str, where: str, consumed: bool) -> list[Param]:
+        out: list[Param] = []
+        seen: dict[str, Pos] = {}
+        for item, pos in self._list(node, key, where):
+            p = self.param(item, pos, where, consumed)
+            if p is None:
+                continue
+            if p.name in seen:
+                self.d.warning(p.pos, f"input '{p.name}' is declared twice in {where} (first at line {seen[p.name].line}); the first is used", "duplicate-parameter")
+                continue
+            seen[p.name] = p.pos
+            out.append(p)
+        return out
+
+    def param(self, item: Any, pos: Pos, where: str, consumed: bool) -> Param | None:
+        if isinstance(item, str):  # a bare name
+            return Param(name=item, location=None, pos=pos)
+        node = self._map(item, f"a parameter of {where}", pos)
+        if node is None:
+            return None
+        name = self._str(node, "name", f"a parameter of {where}", required=True)
+        if not name:
+            return None
+        loc = node.get("in")
+        location = str(loc).lower() if loc is not None else None
+        if location is not None and location not in PARAM_LOCATIONS:
+            if location == "formdata":
+                location = "body"
+            else:
+                self.d.error(node.at("in"), f"parameter '{name}': `in: {loc}` is not one of {', '.join(PARAM_LOCATIONS)}", "bad-param-location")
+                location = None
+        ptype = str(node.get("type") or "string").lower()
+        if ptype not in JSON_TYPES:
+            alias = {"int": "integer", "float": "number", "double": "number", "bool": "boolean", "str": "string", "list": "array", "dict": "object", "map": "object"}.get(ptype)
+            if alias:
+                self.d.note(node.at("type"), f"parameter '{name}': type '{ptype}' read as '{alias}'", "dialect-param-type")
+                ptype = alias
+            else:
+                self.d.warning(node.at("type"), f"parameter '{name}': unknown type '{ptype}', read as string", "bad-param-type")
+                ptype = "string"
+        required_default = location == "path" or (not consumed and key_required_default(where))
+        required = node.get("required", required_default)
+        value = node.get("value", node.get("template", node.get("mapping")))
+        schema = {k: node[k] for k in SCHEMA_KEYWORDS if k in node}
+        return Param(
+            name=name, location=location, pos=node.pos, type=ptype,
+            description=self._str(node, "description", "parameter"), required=bool(required),
+            value=value, schema=schema,
+        )
+
+
+def key_required_default(where: str) -> bool:
+    """MCP tool inputs are required unless `required: false` (spec); REST inputs are optional."""
+    return where.startswith("tool ")
+
+
+def merge_params(first: list[Param], second: list[Param]) -> list[Param]:
+    """Later levels (operation) override earlier ones (adapter, resource) by name."""
+    out: dict[str, Param] = {p.name: p for p in first}
+    for p in second:
+        out[p.name] = p
+    return list(out.values())
+
+
+def int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def kind(node: Any) -> str:
+    if isinstance(node, dict):
+        return "a mapping"
+    if isinstance(node, list):
+        return "a list"
+    if node is None:
+        return "nothing"
+    return f"{type(node).__name__} '{node}'"
