@@ -12,7 +12,7 @@ from typing import Any
 
 from naftiko_runtime.inputs import Checker, Input, derive_inputs, json_schema
 from naftiko_runtime.shaping import NOTHING, Shaper
-from naftiko_runtime.spec.model import Action, Capability, ConsumedOperation, WithRef
+from naftiko_runtime.spec.model import Action, Capability, ConsumedOperation, OutputParam, WithRef
 from naftiko_runtime.templates import MISSING, Ref, Template, to_text
 from naftiko_runtime.upstream.client import Response, Transport
 from naftiko_runtime.upstream.request import CompileContext, RequestPlan, Upstream, lookup_in
@@ -69,7 +69,7 @@ class Invocation:
         self.checker = Checker(self.inputs)
         self.with_plan = [(key, _compile_with(value, ctx)) for key, value in action.with_.items()]
         self.shaper = Shaper(action.outputs, self.op.output_format if self.op else "json")
-        self._ctx = ctx
+        self._values = {text: ctx.template(text) for text in _value_texts(action.outputs)}  # compiled at load
 
     def refresh_checks(self) -> None:
         """Rebuild the checks after an adapter adjusted the inputs (REST route variables)."""
@@ -118,7 +118,7 @@ class Invocation:
 
     def _renderer(self, inputs: dict[str, Any]):
         lookup = lookup_in(inputs)
-        return lambda text: self._ctx.template(text).render(lookup)
+        return lambda text: self._values[text].render(lookup)
 
     def _static(self, inputs: dict[str, Any]) -> Outcome:
         """Mock-mode outputs (no call): named static values, templates rendered with inputs."""
@@ -127,9 +127,19 @@ class Invocation:
         for out in self.action.outputs:
             if out.value is None:
                 continue
-            value = self._ctx.template(out.value).render(lookup) if isinstance(out.value, str) else to_text(out.value)
+            value = self._values[out.value].render(lookup) if isinstance(out.value, str) else to_text(out.value)
             result[out.name or "value"] = value
         return Outcome(200, b"", JSON_CT, result)
+
+
+def _value_texts(outputs: list[OutputParam]) -> set[str]:
+    """Every string `value` in an output tree: the templates shaping and mock outputs render."""
+    found: set[str] = set()
+    for out in outputs:
+        if isinstance(out.value, str):
+            found.add(out.value)
+        found |= _value_texts(list(out.properties.values()) + ([out.items] if out.items else []))
+    return found
 
 
 def _compile_with(value: Any, ctx: CompileContext) -> tuple[str, Any]:

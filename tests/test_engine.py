@@ -78,3 +78,30 @@ def test_unsupported_upstream_auth_stops_a_real_run_but_not_a_mock():
         engine_for(text, mock=False)
     assert "authentication type 'oauth1' on consumes 'api' is not supported" in str(err.value)
     engine_for(text, mock=True)
+
+
+STATIC = """naftiko: 1.0.0-alpha2
+capability:
+  consumes: []
+  exposes:
+  - type: mcp
+    namespace: tools
+    port: 1
+    tools:
+    - name: get-ship
+      description: A mock tool (no call) whose outputs are templates over its inputs.
+      inputParameters:
+      - {name: imo, type: string, description: The ship.}
+      outputParameters:
+      - {name: imo, type: string, value: '{{imo}}'}
+      - {name: label, type: string, value: 'Ship {{imo}} ({{missing}})'}
+"""
+
+
+def test_mock_outputs_render_their_templates_with_the_inputs():
+    import asyncio
+
+    engine = engine_for(STATIC)
+    [tool] = engine.mcp[0].tools
+    outcome = asyncio.run(tool.invocation.invoke({"imo": "IMO-9321483"}))
+    assert outcome.status == 200 and outcome.value == {"imo": "IMO-9321483", "label": "Ship IMO-9321483 ()"}
