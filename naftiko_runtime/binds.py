@@ -31,6 +31,12 @@ class Missing:
         return f"{self.pos}: {self.name}: {self.where}"
 
 
+def redactable(secrets: list[str]) -> list[str]:
+    """The values to mask: distinct, long enough to be a secret (not `1`, `eu`), longest first so
+    a secret that contains another is masked whole."""
+    return sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+
+
 class BindError(Exception):
     """Some bind values could not be read; `missing` lists every one."""
 

@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 import uvicorn
 
+from naftiko_runtime.binds import redactable
 from naftiko_runtime.engine import Engine
 
 log = logging.getLogger("naftiko")
@@ -225,7 +226,7 @@ class RedactingFilter(logging.Filter):
 
     def __init__(self, secrets: list[str]):
         super().__init__()
-        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        self.secrets = redactable(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not self.secrets:
@@ -265,4 +266,4 @@ def configure_logging(level: str, secrets: list[str] | None = None) -> logging.H
 def set_secrets(handler: logging.Handler, secrets: list[str]) -> None:
     for f in handler.filters:
         if isinstance(f, RedactingFilter):
-            f.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+            f.secrets = redactable(secrets)

@@ -28,6 +28,7 @@ import aiohttp
 from yarl import URL
 
 from naftiko_runtime import __version__
+from naftiko_runtime.binds import redactable
 from naftiko_runtime.errors import UpstreamFailure
 from naftiko_runtime.upstream.request import Prepared
 
@@ -146,7 +147,7 @@ class HttpTransport:
         # the first attempt's timeouts are the same for every call: built once, not per request
         self._first_timeout = aiohttp.ClientTimeout(total=settings.timeout, connect=settings.connect, sock_read=settings.read)
         # credentials this transport sends: an upstream that echoes them back must not leak them
-        self._redact = [s.encode() for s in sorted(set(redact or []), key=len, reverse=True) if len(s) >= 4]
+        self._redact = [s.encode() for s in redactable(redact or [])]
 
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(limit=self.settings.max_connections, ttl_dns_cache=300)

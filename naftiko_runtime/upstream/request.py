@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -169,8 +170,6 @@ class RequestPlan:
             else:
                 self.body_fields.append(placed)
         elif p.location == "environment":
-            import os
-
             if p.name in os.environ:
                 self.defaults[p.name] = os.environ[p.name]
 
