@@ -143,7 +143,7 @@ class Engine:
             invocation = self._invocation(f"operation '{label}'", op.action, op.pos)
             if invocation is None:
                 continue
-            path = _route_path(op.path, invocation.inputs)
+            path = route_with_inputs(op.path, invocation.inputs)
             invocation.refresh_checks()
             route = Route(op.method, path, op, invocation)
             key = (op.method, _route_shape(path))
@@ -177,7 +177,7 @@ def _loose(name: str) -> str:
     return name.lower().replace("-", "").replace("_", "")
 
 
-def _route_path(path: str, inputs: list[Input]) -> str:
+def route_with_inputs(path: str, inputs: list[Input]) -> str:
     """Path inputs the route does not bind become trailing segments (`/v1/session` -> `/v1/session/{id}`).
 
     A route variable that differs from an input only in case, `-` or `_` (`{orgname}` for input

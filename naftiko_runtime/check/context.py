@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from naftiko_runtime.binds import BoundValues
-from naftiko_runtime.engine import _route_path
+from naftiko_runtime.engine import route_with_inputs
 from naftiko_runtime.inputs import Input, derive_inputs, template_inputs
 from naftiko_runtime.spec.diagnostics import Pos
 from naftiko_runtime.spec.model import Action, Capability, ConsumedOperation
@@ -90,7 +90,7 @@ class Context:
     def _add_site(self, label: str, kind: str, namespace: str, action: Action, pos: Pos, path: str | None) -> None:
         op = self.target(action)
         inputs = derive_inputs(action, op, self.is_bind_path, self.prefixes)
-        route = _route_path(path, inputs) if path is not None else None
+        route = route_with_inputs(path, inputs) if path is not None else None
         self.sites.append(Site(label, kind, namespace, action, pos, op, inputs, path, route))
 
     def _index(self, node: Any) -> None:

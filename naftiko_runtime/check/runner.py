@@ -15,7 +15,7 @@ from naftiko_runtime.check.context import Context
 from naftiko_runtime.check.rules import run_rules
 from naftiko_runtime.check.schema import schema_diagnostics, schema_findings
 from naftiko_runtime.spec.diagnostics import Diagnostic, Diagnostics, Pos
-from naftiko_runtime.spec.load import _Loader, display_path
+from naftiko_runtime.spec.load import FileLoader, display_path
 from naftiko_runtime.spec.normalize import Normalizer
 from naftiko_runtime.spec.yamlsource import YMap, parse_text, read_text
 
@@ -58,7 +58,7 @@ def _check(path: Path, file: str, strict: bool, d: Diagnostics) -> None:
         return
     lenient = schema_diagnostics(root, file, "lenient") if isinstance(root, YMap) else []
     official = schema_findings(root, file, "strict") if strict and isinstance(root, YMap) else []
-    loader = _Loader(d)  # resolves imports relative to this file, detects import cycles
+    loader = FileLoader(d)  # resolves imports relative to this file, detects import cycles
     loader.stack.append(path.resolve())
     cap = Normalizer(file, path.resolve().parent, d, loader.load_import).document(root)
     taken = {x.pos for x in d.errors}

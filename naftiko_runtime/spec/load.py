@@ -21,13 +21,13 @@ def display_path(path: Path) -> str:
 def load_capability(path: str | Path, diagnostics: Diagnostics | None = None) -> Capability | None:
     """Parse and normalize `path`. Problems go to `diagnostics`; None when nothing usable remains."""
     diagnostics = diagnostics if diagnostics is not None else Diagnostics()
-    return _Loader(diagnostics).load(Path(path))
+    return FileLoader(diagnostics).load(Path(path))
 
 
 def load_text(text: str, file: str = "<text>", base_dir: Path | None = None, diagnostics: Diagnostics | None = None) -> Capability | None:
     """Normalize YAML given as text (tests, stdin)."""
     diagnostics = diagnostics if diagnostics is not None else Diagnostics()
-    loader = _Loader(diagnostics)
+    loader = FileLoader(diagnostics)
     root = parse_text(text, file, diagnostics)
     if root is None:
         return None
@@ -43,7 +43,11 @@ def load_or_raise(path: str | Path) -> Capability:
     return cap
 
 
-class _Loader:
+class FileLoader:
+    """Loads capability files and the consumes files they import, refusing import cycles.
+
+    Public for `naftiko validate`, which reuses the parsed tree for its schema checks."""
+
     def __init__(self, diagnostics: Diagnostics):
         self.d = diagnostics
         self.stack: list[Path] = []

@@ -14,7 +14,7 @@ import yaml
 
 from naftiko_runtime.spec.diagnostics import Diagnostics, Pos
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MAX_NODES = 1_000_000  # an alias bomb expands far past this; real files stay under 100k
 _MAX_BYTES = 64 * 1024 * 1024
 
@@ -161,7 +161,7 @@ def parse_text(text: str, file: str, diagnostics: Diagnostics) -> Any:
         diagnostics.error(where, "the file is empty; a capability starts with `naftiko: 1.0.0-alpha2`", "yaml-empty")
         return None
     try:
-        root_node = yaml.compose(text, Loader=_Loader)
+        root_node = yaml.compose(text, Loader=_YamlLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         pos = Pos(file, mark.line + 1, mark.column + 1) if mark else where
