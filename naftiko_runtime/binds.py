@@ -15,9 +15,9 @@ from typing import Any, Mapping
 
 import yaml
 
-from naftiko_runtime.spec.diagnostics import Pos
-from naftiko_runtime.spec.model import Bind, Capability
-from naftiko_runtime.spec.normalize import resolve_location
+from naftiko_runtime.capability.diagnostics import Pos
+from naftiko_runtime.capability.model import Bind, Capability
+from naftiko_runtime.capability.normalize import resolve_location
 from naftiko_runtime.templates import MISSING, Ref
 
 

@@ -97,8 +97,8 @@ def run_command(args: argparse.Namespace) -> int:
     from naftiko_runtime.binds import BindError, load_env_file, resolve_binds
     from naftiko_runtime.engine import Engine, Options
     from naftiko_runtime.runtime import ServeOptions, configure_logging, set_secrets
-    from naftiko_runtime.spec.diagnostics import CapabilityError, Diagnostics
-    from naftiko_runtime.spec.load import load_capability
+    from naftiko_runtime.capability.diagnostics import CapabilityError, Diagnostics
+    from naftiko_runtime.capability.load import load_capability
     from naftiko_runtime.upstream.client import ClientSettings
 
     handler = configure_logging(args.log_level)

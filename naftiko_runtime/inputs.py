@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from naftiko_runtime.errors import InputError, InputProblem
-from naftiko_runtime.spec.model import Action, ConsumedOperation, Param, WithRef
+from naftiko_runtime.capability.model import Action, ConsumedOperation, Param, WithRef
 from naftiko_runtime.templates import Template, refs_in
 
 

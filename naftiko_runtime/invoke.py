@@ -12,7 +12,7 @@ from typing import Any
 
 from naftiko_runtime.inputs import Checker, Input, derive_inputs, json_schema
 from naftiko_runtime.shaping import NOTHING, Shaper
-from naftiko_runtime.spec.model import Action, Capability, ConsumedOperation, OutputParam, WithRef
+from naftiko_runtime.capability.model import Action, Capability, ConsumedOperation, OutputParam, WithRef
 from naftiko_runtime.templates import MISSING, Ref, Template, to_text
 from naftiko_runtime.upstream.client import Response, Transport
 from naftiko_runtime.upstream.request import CompileContext, RequestPlan, Upstream, lookup_in

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from jsonpath_ng.ext.parser import ExtendedJsonPathParser
 
-from naftiko_runtime.spec.model import OutputParam
+from naftiko_runtime.capability.model import OutputParam
 
 _SIMPLE = re.compile(r"^\$((?:\.[A-Za-z_][A-Za-z0-9_\-]*|\[\d+\]|\['[^']+'\])*)$")
 _STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_\-]*)|\[(\d+)\]|\['([^']+)'\]")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from naftiko_runtime.binds import BindError, load_env_file, read_dotenv, resolve_binds
-from naftiko_runtime.spec.load import load_text
+from naftiko_runtime.capability.load import load_text
 from naftiko_runtime.templates import Ref
 
 CAP = """naftiko: 1.0.0-alpha2

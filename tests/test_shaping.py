@@ -3,8 +3,8 @@
 import json
 
 from naftiko_runtime.shaping import NOTHING, JsonPath, Shaper, decode
-from naftiko_runtime.spec.model import OutputParam
-from naftiko_runtime.spec.diagnostics import Pos
+from naftiko_runtime.capability.model import OutputParam
+from naftiko_runtime.capability.diagnostics import Pos
 
 P = Pos("t", 1, 1)
 DATA = {"id": "1", "ship": {"name": "Star", "crew": [{"n": "a", "r": 1}, {"n": "b", "r": 2}]}, "tags": ["x", "y"]}

@@ -15,9 +15,9 @@ from typing import Any, Iterator
 from naftiko_runtime.binds import BoundValues
 from naftiko_runtime.engine import route_with_inputs
 from naftiko_runtime.inputs import Input, derive_inputs, template_inputs
-from naftiko_runtime.spec.diagnostics import Pos
-from naftiko_runtime.spec.model import Action, Capability, ConsumedOperation
-from naftiko_runtime.spec.yamlsource import YList, YMap
+from naftiko_runtime.capability.diagnostics import Pos
+from naftiko_runtime.capability.model import Action, Capability, ConsumedOperation
+from naftiko_runtime.capability.yamlsource import YList, YMap
 from naftiko_runtime.templates import MISSING, Ref, refs_in
 
 INPUT_PREFIXES = ("rest", "tools", "mcp", "inputs")  # what the engine strips from `{{tools.x}}`

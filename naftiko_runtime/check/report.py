@@ -6,7 +6,7 @@ import json
 from typing import Callable, TextIO
 
 from naftiko_runtime.check.runner import FileResult
-from naftiko_runtime.spec.diagnostics import Diagnostic
+from naftiko_runtime.capability.diagnostics import Diagnostic
 
 FORMATS = ("text", "json", "github")
 _GITHUB_LEVEL = {"error": "error", "warning": "warning", "note": "notice"}

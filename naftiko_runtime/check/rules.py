@@ -13,8 +13,8 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from naftiko_runtime.check.context import ROUTE_VAR, Context, Site, templates_in
-from naftiko_runtime.spec.diagnostics import Diagnostics, Pos
-from naftiko_runtime.spec.model import ConsumedOperation, OutputParam, WithRef
+from naftiko_runtime.capability.diagnostics import Diagnostics, Pos
+from naftiko_runtime.capability.model import ConsumedOperation, OutputParam, WithRef
 from naftiko_runtime.templates import Ref, Template, refs_in
 
 Check = Callable[[Context, Diagnostics], None]

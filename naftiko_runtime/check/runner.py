@@ -14,10 +14,10 @@ from naftiko_runtime.check.compiled import engine_diagnostics
 from naftiko_runtime.check.context import Context
 from naftiko_runtime.check.rules import run_rules
 from naftiko_runtime.check.schema import schema_diagnostics, schema_findings
-from naftiko_runtime.spec.diagnostics import Diagnostic, Diagnostics, Pos
-from naftiko_runtime.spec.load import FileLoader, display_path
-from naftiko_runtime.spec.normalize import Normalizer
-from naftiko_runtime.spec.yamlsource import YMap, parse_text, read_text
+from naftiko_runtime.capability.diagnostics import Diagnostic, Diagnostics, Pos
+from naftiko_runtime.capability.load import FileLoader, display_path
+from naftiko_runtime.capability.normalize import Normalizer
+from naftiko_runtime.capability.yamlsource import YMap, parse_text, read_text
 
 # Real capability files are under 100 KB; PyYAML needs ~1 s per MB of dense YAML, so a file this
 # large is refused quickly rather than checked for minutes.

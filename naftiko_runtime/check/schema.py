@@ -23,8 +23,8 @@ from typing import Any, Iterable, Literal
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
-from naftiko_runtime.spec.diagnostics import Diagnostic, Pos
-from naftiko_runtime.spec.yamlsource import YList, YMap
+from naftiko_runtime.capability.diagnostics import Diagnostic, Pos
+from naftiko_runtime.capability.yamlsource import YList, YMap
 
 Kind = Literal["lenient", "strict"]
 SCHEMA_FILES: dict[str, str] = {

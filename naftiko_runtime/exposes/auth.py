@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl
 
 from naftiko_runtime.exposes.problems import problem
 from naftiko_runtime.exposes.health import ASGIApp, HealthProbes, Lifecycle, Receive, Scope, Send
-from naftiko_runtime.spec.model import Auth
+from naftiko_runtime.capability.model import Auth
 from naftiko_runtime.templates import Template
 from naftiko_runtime.upstream.request import CompileContext
 

@@ -19,8 +19,8 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from naftiko_runtime.binds import BoundValues
 from naftiko_runtime.errors import InputError
-from naftiko_runtime.spec.diagnostics import Diagnostics
-from naftiko_runtime.spec.model import Auth, Body, ConsumedOperation, Consumes, Param
+from naftiko_runtime.capability.diagnostics import Diagnostics
+from naftiko_runtime.capability.model import Auth, Body, ConsumedOperation, Consumes, Param
 from naftiko_runtime.templates import MISSING, Ref, Template, to_text
 
 JSON_CT = "application/json"

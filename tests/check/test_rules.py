@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from naftiko_runtime.check.runner import check_file
-from naftiko_runtime.spec.diagnostics import Diagnostic
+from naftiko_runtime.capability.diagnostics import Diagnostic
 
 BASE: dict[str, Any] = {
     "naftiko": "1.0.0-alpha2",
@@ -418,7 +418,7 @@ def _rule_ids_in_source() -> set[str]:
 
     root = Path(__file__).resolve().parents[2] / "naftiko_runtime"
     ids: set[str] = set()
-    for module in [*root.glob("spec/*.py"), root / "engine.py", *root.glob("check/*.py")]:
+    for module in [*root.glob("capability/*.py"), root / "engine.py", *root.glob("check/*.py")]:
         for node in ast.walk(ast.parse(module.read_text())):
             if not isinstance(node, ast.Call) or not node.args:
                 continue

@@ -14,7 +14,7 @@ import yaml
 from naftiko_runtime.check import schema
 from naftiko_runtime.check.report import github_line, text_line
 from naftiko_runtime.cli import main
-from naftiko_runtime.spec.diagnostics import Diagnostic, Pos
+from naftiko_runtime.capability.diagnostics import Diagnostic, Pos
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "corpus"

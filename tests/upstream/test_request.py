@@ -7,7 +7,7 @@ import pytest
 
 from naftiko_runtime.binds import BoundValues
 from naftiko_runtime.errors import InputError
-from naftiko_runtime.spec.load import load_text
+from naftiko_runtime.capability.load import load_text
 from naftiko_runtime.upstream.request import CompileContext, RequestPlan, Upstream
 
 CAP = """naftiko: 1.0.0-alpha2

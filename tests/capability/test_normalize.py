@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from naftiko_runtime.spec.diagnostics import Diagnostics
-from naftiko_runtime.spec.load import load_capability, load_text
-from naftiko_runtime.spec.model import WithRef
+from naftiko_runtime.capability.diagnostics import Diagnostics
+from naftiko_runtime.capability.load import load_capability, load_text
+from naftiko_runtime.capability.model import WithRef
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from naftiko_runtime.spec.diagnostics import Pos
-from naftiko_runtime.spec.model import (
+from naftiko_runtime.capability.diagnostics import Pos
+from naftiko_runtime.capability.model import (
     Action,
     Capability,
     McpExposure,
@@ -18,7 +18,7 @@ from naftiko_runtime.spec.model import (
     Tool,
     WithRef,
 )
-from naftiko_runtime.spec.reader import (
+from naftiko_runtime.capability.reader import (
     DOUBLE_BRACE,
     REF_PREFIXES,
     SCHEMA_KEYWORDS,
@@ -27,7 +27,7 @@ from naftiko_runtime.spec.reader import (
     int_or_none,
     merge_params,
 )
-from naftiko_runtime.spec.yamlsource import YList, YMap
+from naftiko_runtime.capability.yamlsource import YList, YMap
 
 
 class ExposesReader(Reader):

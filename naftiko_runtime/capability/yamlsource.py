@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from naftiko_runtime.spec.diagnostics import Diagnostics, Pos
+from naftiko_runtime.capability.diagnostics import Diagnostics, Pos
 
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MAX_NODES = 1_000_000  # an alias bomb expands far past this; real files stay under 100k

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from naftiko_runtime.spec.diagnostics import Pos
-from naftiko_runtime.spec.model import (
+from naftiko_runtime.capability.diagnostics import Pos
+from naftiko_runtime.capability.model import (
     ApiKey,
     Auth,
     Body,
@@ -15,13 +15,13 @@ from naftiko_runtime.spec.model import (
     Consumes,
     Param,
 )
-from naftiko_runtime.spec.reader import (
+from naftiko_runtime.capability.reader import (
     DOUBLE_BRACE,
     SINGLE_BRACE,
     Reader,
     merge_params,
 )
-from naftiko_runtime.spec.yamlsource import YList, YMap
+from naftiko_runtime.capability.yamlsource import YList, YMap
 
 
 class ConsumesReader(Reader):

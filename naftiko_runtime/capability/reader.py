@@ -10,13 +10,13 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
-from naftiko_runtime.spec.diagnostics import Diagnostics, Pos
-from naftiko_runtime.spec.model import (
+from naftiko_runtime.capability.diagnostics import Diagnostics, Pos
+from naftiko_runtime.capability.model import (
     HTTP_METHODS,
     JSON_TYPES,
     Param,
 )
-from naftiko_runtime.spec.yamlsource import YList, YMap
+from naftiko_runtime.capability.yamlsource import YList, YMap
 
 SUPPORTED_VERSIONS = ("1.0.0-alpha1", "1.0.0-alpha2", "1.0.0-alpha3")
 PARAM_LOCATIONS = ("path", "query", "header", "cookie", "body", "environment")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from naftiko_runtime.spec.diagnostics import CapabilityError, Diagnostics, Pos
-from naftiko_runtime.spec.model import Capability
-from naftiko_runtime.spec.normalize import Normalizer
-from naftiko_runtime.spec.yamlsource import load_yaml_file, parse_text
+from naftiko_runtime.capability.diagnostics import CapabilityError, Diagnostics, Pos
+from naftiko_runtime.capability.model import Capability
+from naftiko_runtime.capability.normalize import Normalizer
+from naftiko_runtime.capability.yamlsource import load_yaml_file, parse_text
 
 
 def display_path(path: Path) -> str:

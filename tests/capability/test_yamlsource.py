@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from naftiko_runtime.spec.diagnostics import Diagnostics
-from naftiko_runtime.spec.yamlsource import YList, YMap, load_yaml_file, parse_text
+from naftiko_runtime.capability.diagnostics import Diagnostics
+from naftiko_runtime.capability.yamlsource import YList, YMap, load_yaml_file, parse_text
 
 
 def parse(text: str):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from naftiko_runtime.spec.diagnostics import Diagnostics, Pos
+from naftiko_runtime.capability.diagnostics import Diagnostics, Pos
 
 Location = Literal["path", "query", "header", "cookie", "body", "environment"]
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")

@@ -11,15 +11,15 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from naftiko_runtime.spec.consumes import ConsumesReader, resolve_location
-from naftiko_runtime.spec.diagnostics import Pos
-from naftiko_runtime.spec.exposes import ExposesReader
-from naftiko_runtime.spec.model import (
+from naftiko_runtime.capability.consumes import ConsumesReader, resolve_location
+from naftiko_runtime.capability.diagnostics import Pos
+from naftiko_runtime.capability.exposes import ExposesReader
+from naftiko_runtime.capability.model import (
     Bind,
     Capability,
 )
-from naftiko_runtime.spec.reader import SUPPORTED_VERSIONS, Loader, kind
-from naftiko_runtime.spec.yamlsource import YList, YMap
+from naftiko_runtime.capability.reader import SUPPORTED_VERSIONS, Loader, kind
+from naftiko_runtime.capability.yamlsource import YList, YMap
 from naftiko_runtime.templates import refs_in
 
 __all__ = ["Normalizer", "resolve_location", "SUPPORTED_VERSIONS", "Loader"]
