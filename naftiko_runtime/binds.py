@@ -15,34 +15,16 @@ from typing import Any, Mapping
 
 import yaml
 
-from naftiko_runtime.capability.diagnostics import Pos
+from naftiko_runtime.errors import BindError, Missing
 from naftiko_runtime.capability.model import Bind, Capability
 from naftiko_runtime.capability.normalize import resolve_location
 from naftiko_runtime.templates import MISSING, Ref
-
-
-@dataclass(frozen=True)
-class Missing:
-    name: str
-    where: str
-    pos: Pos
-
-    def __str__(self) -> str:
-        return f"{self.pos}: {self.name}: {self.where}"
 
 
 def redactable(secrets: list[str]) -> list[str]:
     """The values to mask: distinct, long enough to be a secret (not `1`, `eu`), longest first so
     a secret that contains another is masked whole."""
     return sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
-
-
-class BindError(Exception):
-    """Some bind values could not be read; `missing` lists every one."""
-
-    def __init__(self, missing: list[Missing]):
-        self.missing = missing
-        super().__init__("; ".join(str(m) for m in missing))
 
 
 @dataclass

@@ -94,10 +94,11 @@ def _print(message: str) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from naftiko_runtime.binds import BindError, load_env_file, resolve_binds
+    from naftiko_runtime.binds import load_env_file, resolve_binds
+    from naftiko_runtime.capability.diagnostics import Diagnostics
     from naftiko_runtime.engine import Engine, Options
+    from naftiko_runtime.errors import BindError, CapabilityError
     from naftiko_runtime.runtime import ServeOptions, configure_logging, set_secrets
-    from naftiko_runtime.capability.diagnostics import CapabilityError, Diagnostics
     from naftiko_runtime.capability.load import load_capability
     from naftiko_runtime.upstream.client import ClientSettings
 

@@ -16,7 +16,8 @@ from naftiko_runtime.exposes.health import Lifecycle
 from naftiko_runtime.inputs import Input
 from naftiko_runtime.invoke import Invocation, UpstreamUnavailable
 from naftiko_runtime.mock import MockTransport
-from naftiko_runtime.capability.diagnostics import CapabilityError, Diagnostics, Pos
+from naftiko_runtime.errors import CapabilityError
+from naftiko_runtime.capability.diagnostics import Diagnostics, Pos
 from naftiko_runtime.capability.model import Capability, McpExposure, RestExposure, RestOperation, Tool
 from naftiko_runtime.upstream.client import ClientSettings, HttpTransport, Transport
 from naftiko_runtime.upstream.request import CompileContext, Upstream, UpstreamError

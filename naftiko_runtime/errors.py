@@ -1,9 +1,89 @@
-"""Errors raised while serving a request; each adapter renders them its own way (problem+json, isError)."""
+"""One error tree for everything the runtime raises on purpose.
+
+```
+NaftikoError
+  StartupError            the capability cannot be served (nothing is)
+    CapabilityError       every error diagnostic found while loading and compiling, with positions
+    BindError             bind values that could not be read, all of them at once
+    CompileError          one problem found while compiling; the compiler turns it into a diagnostic
+  RequestError            one call failed; each adapter renders it (problem+json, MCP isError)
+    InputError            the caller's input (400)
+    UpstreamFailure       the upstream: UpstreamUnreachable, UpstreamTimeout, UpstreamTooLarge,
+                          UpstreamBadResponse, UpstreamBusy (502/504/503)
+```
+
+Anything else escaping a request is a bug: adapters log it once and answer a generic 500.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from naftiko_runtime.capability.diagnostics import Diagnostic, Pos
+
+
+class NaftikoError(Exception):
+    """Root of the runtime's own errors."""
+
+
+# ---------------------------------------------------------------------------- startup
+
+
+class StartupError(NaftikoError):
+    """The capability cannot be served."""
+
+
+class CapabilityError(StartupError):
+    """A capability cannot be served; carries every error found, not just the first."""
+
+    def __init__(self, diagnostics: list["Diagnostic"]):
+        self.diagnostics = diagnostics
+        super().__init__("\n".join(str(d) for d in diagnostics))
+
+
+@dataclass(frozen=True)
+class Missing:
+    """One bind value that could not be read, and where it was declared."""
+
+    name: str
+    where: str
+    pos: "Pos"
+
+    def __str__(self) -> str:
+        return f"{self.pos}: {self.name}: {self.where}"
+
+
+class BindError(StartupError):
+    """Some bind values could not be read; `missing` lists every one."""
+
+    def __init__(self, missing: list[Missing]):
+        self.missing = missing
+        super().__init__("; ".join(str(m) for m in missing))
+
+
+class CompileError(StartupError):
+    """One problem found while compiling an operation, tool, guard or upstream.
+
+    `pos` is None when the compiler knows the position better (it reports at the node it was
+    compiling); `rule` is the diagnostic rule id `validate` shows.
+    """
+
+    def __init__(self, message: str, rule: str = "compile", pos: "Pos | None" = None):
+        self.message = message
+        self.rule = rule
+        self.pos = pos
+        super().__init__(message)
+
+
+# ---------------------------------------------------------------------------- requests
+
+
+class RequestError(NaftikoError):
+    """A call failed in a way the caller is told about; `status` is the HTTP status REST answers."""
+
+    status: int = 500
 
 
 @dataclass
@@ -19,8 +99,10 @@ class InputProblem:
         return out
 
 
-class InputError(Exception):
+class InputError(RequestError):
     """The caller's input is missing, malformed or unsafe: a 400, never sent upstream."""
+
+    status = 400
 
     def __init__(self, problems: list[InputProblem], title: str = "Invalid input"):
         self.problems = problems
@@ -32,26 +114,47 @@ class InputError(Exception):
         return cls([InputProblem(name, location, detail)])
 
 
-@dataclass
-class UpstreamFailure(Exception):
-    """The upstream could not be reached, timed out, or answered something unusable."""
+class UpstreamFailure(RequestError):
+    """The upstream could not be reached, timed out, or answered something unusable.
 
-    namespace: str
-    kind: str  # unreachable | timeout | too-large | bad-response | busy
-    detail: str = ""
-    status: int = field(default=502)
-    retryable: bool = False  # a fault an idempotent request may safely be sent again after
+    Subclasses say which; `retryable` marks a fault after which an idempotent request may safely
+    be sent again (the request never reached the upstream, or its answer was lost).
+    """
 
-    def __post_init__(self) -> None:
+    status = 502
+    what = "failed"
+    title = "Bad gateway"
+
+    def __init__(self, namespace: str, detail: str = "", *, retryable: bool = False):
+        self.namespace = namespace
+        self.detail = detail
+        self.retryable = retryable
         super().__init__(self.message)
 
     @property
     def message(self) -> str:
-        what = {
-            "unreachable": "could not be reached",
-            "timeout": "did not answer in time",
-            "too-large": "answered with a body over the size limit",
-            "bad-response": "answered with a response that could not be read",
-            "busy": "has no free connection",
-        }.get(self.kind, "failed")
-        return f"upstream '{self.namespace}' {what}" + (f": {self.detail}" if self.detail else "")
+        return f"upstream '{self.namespace}' {self.what}" + (f": {self.detail}" if self.detail else "")
+
+
+class UpstreamUnreachable(UpstreamFailure):
+    what = "could not be reached"
+
+
+class UpstreamTimeout(UpstreamFailure):
+    status = 504
+    what = "did not answer in time"
+    title = "Upstream timeout"
+
+
+class UpstreamTooLarge(UpstreamFailure):
+    what = "answered with a body over the size limit"
+
+
+class UpstreamBadResponse(UpstreamFailure):
+    what = "answered with a response that could not be read"
+
+
+class UpstreamBusy(UpstreamFailure):
+    status = 503
+    what = "has no free connection"
+    title = "Upstream busy"

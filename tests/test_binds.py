@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from naftiko_runtime.binds import BindError, load_env_file, read_dotenv, resolve_binds
+from naftiko_runtime.errors import BindError
+from naftiko_runtime.binds import load_env_file, read_dotenv, resolve_binds
 from naftiko_runtime.capability.load import load_text
 from naftiko_runtime.templates import Ref
 

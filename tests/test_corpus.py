@@ -7,7 +7,8 @@ import pytest
 
 from naftiko_runtime.binds import resolve_binds
 from naftiko_runtime.engine import Engine, Options
-from naftiko_runtime.capability.diagnostics import CapabilityError, Diagnostics
+from naftiko_runtime.errors import CapabilityError
+from naftiko_runtime.capability.diagnostics import Diagnostics
 from naftiko_runtime.capability.load import load_capability
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -83,7 +84,7 @@ def test_corpus_file_serves_or_fails_with_a_positioned_reason(name):
 
 @pytest.mark.parametrize("name", sorted(IMPLICIT_ENV))
 def test_undeclared_credentials_are_read_from_the_environment(name, monkeypatch):
-    from naftiko_runtime.binds import BindError
+    from naftiko_runtime.errors import BindError
 
     cap, d, _ = compile_file(name, mock=False)
     warned = {x.message.split("variable ")[1].split(" ")[0] for x in d if x.rule == "bind-implicit"}

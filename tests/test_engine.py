@@ -6,7 +6,8 @@ import pytest
 
 from naftiko_runtime.binds import resolve_binds
 from naftiko_runtime.engine import Engine, Options
-from naftiko_runtime.capability.diagnostics import CapabilityError, Diagnostics
+from naftiko_runtime.errors import CapabilityError
+from naftiko_runtime.capability.diagnostics import Diagnostics
 from naftiko_runtime.capability.load import load_capability, load_text
 
 ROOT = Path(__file__).resolve().parents[1]

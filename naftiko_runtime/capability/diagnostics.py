@@ -67,11 +67,3 @@ class Diagnostics:
 
     def __len__(self) -> int:
         return len(self.items)
-
-
-class CapabilityError(Exception):
-    """A capability cannot be served; carries every error found, not just the first."""
-
-    def __init__(self, diagnostics: list[Diagnostic]):
-        self.diagnostics = diagnostics
-        super().__init__("\n".join(str(d) for d in diagnostics))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from naftiko_runtime.capability.diagnostics import CapabilityError, Diagnostics, Pos
+from naftiko_runtime.errors import CapabilityError
+from naftiko_runtime.capability.diagnostics import Diagnostics, Pos
 from naftiko_runtime.capability.model import Capability
 from naftiko_runtime.capability.normalize import Normalizer
 from naftiko_runtime.capability.yamlsource import load_yaml_file, parse_text

@@ -16,7 +16,8 @@ from typing import Iterator
 
 from naftiko_runtime.binds import BoundValues
 from naftiko_runtime.engine import Engine, Options
-from naftiko_runtime.capability.diagnostics import CapabilityError, Diagnostic, Pos
+from naftiko_runtime.errors import CapabilityError
+from naftiko_runtime.capability.diagnostics import Diagnostic, Pos
 from naftiko_runtime.capability.model import Capability
 
 # engine findings that a rule id of the validator names better: (engine rule, message pattern, rule)

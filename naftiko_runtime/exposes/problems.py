@@ -28,6 +28,5 @@ def input_problem(exc: InputError, instance: str) -> Response:
 
 
 def upstream_problem(exc: UpstreamFailure, instance: str) -> Response:
-    title = {504: "Upstream timeout", 503: "Upstream busy"}.get(exc.status, "Bad gateway")
     headers = {"Retry-After": "1"} if exc.status == 503 else None
-    return problem(exc.status, title, exc.message, instance, headers=headers, upstream=exc.namespace)
+    return problem(exc.status, exc.title, exc.message, instance, headers=headers, upstream=exc.namespace)

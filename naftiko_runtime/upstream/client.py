@@ -29,7 +29,14 @@ from yarl import URL
 
 from naftiko_runtime import __version__
 from naftiko_runtime.binds import redactable
-from naftiko_runtime.errors import UpstreamFailure
+from naftiko_runtime.errors import (
+    UpstreamBadResponse,
+    UpstreamBusy,
+    UpstreamFailure,
+    UpstreamTimeout,
+    UpstreamTooLarge,
+    UpstreamUnreachable,
+)
 from naftiko_runtime.upstream.request import Prepared
 
 log = logging.getLogger("naftiko.upstream")
@@ -183,7 +190,7 @@ class HttpTransport:
     async def _attempt(self, request: Prepared, remaining: float, timeout: aiohttp.ClientTimeout | None = None) -> Response:
         s = self.settings
         if remaining <= 0:
-            raise UpstreamFailure(self.namespace, "timeout", f"no complete answer within {s.timeout:g}s (total timeout)", 504)
+            raise UpstreamTimeout(self.namespace, f"no complete answer within {s.timeout:g}s (total timeout)")
         await self._acquire(min(s.connect, remaining))
         try:
             session = self._session or self._open()
@@ -198,17 +205,17 @@ class HttpTransport:
         except UpstreamFailure:
             raise
         except aiohttp.ConnectionTimeoutError:
-            raise UpstreamFailure(self.namespace, "timeout", f"no connection within {s.connect:g}s (connect timeout)", 504, retryable=True) from None
+            raise UpstreamTimeout(self.namespace, f"no connection within {s.connect:g}s (connect timeout)", retryable=True) from None
         except aiohttp.SocketTimeoutError:
-            raise UpstreamFailure(self.namespace, "timeout", f"no data for {s.read:g}s (read timeout)", 504) from None
+            raise UpstreamTimeout(self.namespace, f"no data for {s.read:g}s (read timeout)") from None
         except asyncio.TimeoutError:
-            raise UpstreamFailure(self.namespace, "timeout", f"no complete answer within {s.timeout:g}s (total timeout)", 504) from None
+            raise UpstreamTimeout(self.namespace, f"no complete answer within {s.timeout:g}s (total timeout)") from None
         except aiohttp.ClientPayloadError:
-            raise UpstreamFailure(self.namespace, "bad-response", "the response body was cut off", retryable=True) from None
+            raise UpstreamBadResponse(self.namespace, "the response body was cut off", retryable=True) from None
         except (aiohttp.ClientConnectionError, OSError) as exc:
-            raise UpstreamFailure(self.namespace, "unreachable", _describe(exc), retryable=True) from None
+            raise UpstreamUnreachable(self.namespace, _describe(exc), retryable=True) from None
         except aiohttp.ClientError as exc:  # an answer that is not HTTP (bad status line, headers...)
-            raise UpstreamFailure(self.namespace, "bad-response", f"not a valid HTTP response ({type(exc).__name__})") from None
+            raise UpstreamBadResponse(self.namespace, f"not a valid HTTP response ({type(exc).__name__})") from None
         finally:
             self._slots.release()
 
@@ -222,20 +229,20 @@ class HttpTransport:
                 await self._slots.acquire()
         except TimeoutError:
             n = self.settings.max_connections
-            raise UpstreamFailure(self.namespace, "busy", f"all {n} connection slot(s) stayed in use for {wait:g}s", 503) from None
+            raise UpstreamBusy(self.namespace, f"all {n} connection slot(s) stayed in use for {wait:g}s") from None
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
         limit = self.settings.max_response_bytes
         over = f"over the {size_text(limit)} limit"
         if resp.content_length is not None and resp.content_length > limit:
-            raise UpstreamFailure(self.namespace, "too-large", f"{resp.content_length:,} bytes, {over}")
+            raise UpstreamTooLarge(self.namespace, f"{resp.content_length:,} bytes, {over}")
         if resp.content_length is not None:  # the common case: one read, no chunk loop
             return await resp.read()
         chunks, size = [], 0
         async for chunk in resp.content.iter_chunked(65536):
             size += len(chunk)
             if size > limit:
-                raise UpstreamFailure(self.namespace, "too-large", over)
+                raise UpstreamTooLarge(self.namespace, over)
             chunks.append(chunk)
         return b"".join(chunks)
 

@@ -14,7 +14,8 @@ import pytest
 from naftiko_runtime.binds import resolve_binds
 from naftiko_runtime.check.runner import FileResult, check_file
 from naftiko_runtime.engine import Engine, Options
-from naftiko_runtime.capability.diagnostics import CapabilityError, Diagnostics
+from naftiko_runtime.errors import CapabilityError
+from naftiko_runtime.capability.diagnostics import Diagnostics
 from naftiko_runtime.capability.load import load_capability
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"

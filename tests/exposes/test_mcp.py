@@ -26,7 +26,8 @@ from naftiko_runtime.binds import resolve_binds
 from naftiko_runtime.engine import Engine, Options
 from naftiko_runtime.exposes.mcp import build_app, build_server, security_settings
 from naftiko_runtime.exposes.mcp_tools import ERROR_BODY_LIMIT, Toolset
-from naftiko_runtime.capability.diagnostics import CapabilityError, Diagnostics
+from naftiko_runtime.errors import CapabilityError
+from naftiko_runtime.capability.diagnostics import Diagnostics
 from naftiko_runtime.capability.load import load_capability, load_text
 from tests.e2e.conftest import API_KEY, MCP_NS, REST_NS, SEED
 from tests.support.servers import REPO_ROOT, EchoUpstream, Proc, free_port, http_request, naftiko, serve_asgi

@@ -17,7 +17,8 @@ import pytest
 from naftiko_runtime.binds import resolve_binds
 from naftiko_runtime.engine import Engine, Options
 from naftiko_runtime.exposes.rest import build_app
-from naftiko_runtime.capability.diagnostics import CapabilityError, Diagnostics
+from naftiko_runtime.errors import CapabilityError
+from naftiko_runtime.capability.diagnostics import Diagnostics
 from naftiko_runtime.capability.load import load_text
 
 TOKEN = "tok-9f8e7d6c5b4a"

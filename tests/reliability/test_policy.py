@@ -7,7 +7,7 @@ import email.utils
 import pytest
 
 from naftiko_runtime.engine import apply_extension
-from naftiko_runtime.errors import UpstreamFailure
+from naftiko_runtime.errors import UpstreamBusy, UpstreamTimeout, UpstreamUnreachable
 from naftiko_runtime.upstream.client import (BACKOFF_CAP, ClientSettings, Response, parse_retry_after, retry_delay,
                                              size_text)
 
@@ -40,7 +40,7 @@ def test_idempotent_methods_retry_gateway_statuses(method, status):
 @pytest.mark.parametrize("method", ["POST", "PATCH"])
 def test_post_and_patch_never_retry(method):
     assert retry_delay(method, answer(503), 0, SETTINGS, 30) is None
-    assert retry_delay(method, UpstreamFailure("u", "unreachable", retryable=True), 0, SETTINGS, 30) is None
+    assert retry_delay(method, UpstreamUnreachable("u", retryable=True), 0, SETTINGS, 30) is None
 
 
 @pytest.mark.parametrize("status", [200, 400, 404, 500, 501])
@@ -65,9 +65,9 @@ def test_retry_after_wins_over_backoff_and_respects_the_budget():
 
 
 def test_only_retryable_failures_are_retried():
-    assert retry_delay("GET", UpstreamFailure("u", "unreachable", retryable=True), 0, SETTINGS, 30) is not None
-    assert retry_delay("GET", UpstreamFailure("u", "timeout", status=504), 0, SETTINGS, 30) is None
-    assert retry_delay("GET", UpstreamFailure("u", "busy", status=503), 0, SETTINGS, 30) is None
+    assert retry_delay("GET", UpstreamUnreachable("u", retryable=True), 0, SETTINGS, 30) is not None
+    assert retry_delay("GET", UpstreamTimeout("u"), 0, SETTINGS, 30) is None
+    assert retry_delay("GET", UpstreamBusy("u"), 0, SETTINGS, 30) is None
 
 
 def test_timeouts_resolve_within_the_total_budget():
