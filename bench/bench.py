@@ -45,7 +45,6 @@ API_KEY = "bench-key-0123456789"
 TOOL = "vapi-sessioncontrollerfindone"
 LARGE_COPIES = 100  # x 5 operations = 500
 LARGE_PREFIX = f"r{LARGE_COPIES - 1}"  # the last-declared copy: worst case for a linear route scan
-WHATIF = "naftiko+gc.freeze"  # bench/whatif_gc_freeze.py: a suggested change, measured without editing the runtime
 MCP_BAD_MARKERS = '"isError":true|"error":{'
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -283,7 +282,6 @@ class Settings:
     duration: float = 4.0
     warmup: float = 1.0
     rounds: int = 2
-    whatif: bool = True  # also measure bench/whatif_gc_freeze.py
     concurrency: tuple[int, ...] = (1, 8, 32)
     server_core: int = 0
     load_core: int = 1
@@ -433,9 +431,9 @@ def naftiko_command() -> str:
     return str(script) if script.exists() else shutil.which("naftiko") or "naftiko"
 
 
-def naftiko_argv(capability: Path, stub_port: int, rest_port: int, mcp_port: int, launcher: str | None = None) -> list[str]:
-    """`naftiko run ...`; with `launcher`, the same arguments to a bench/ script that wraps the CLI."""
-    naftiko = [sys.executable, str(BENCH / launcher)] if launcher else [naftiko_command()]
+def naftiko_argv(capability: Path, stub_port: int, rest_port: int, mcp_port: int) -> list[str]:
+    """`naftiko run ...` on free ports against the stub."""
+    naftiko = [naftiko_command()]
     return [*naftiko, "run", str(capability), "--base-uri", f"sessions-sessions=http://127.0.0.1:{stub_port}",
             "--port", f"sessions-sessions-rest={rest_port}", "--port", f"sessions-sessions-mcp={mcp_port}",
             "--log-level", "warning"]
@@ -451,16 +449,9 @@ class Naftiko:
     mcp_problem: str | None
 
 
-def runtime_freezes_gc() -> bool:
-    """Whether the runtime already does what bench/whatif_gc_freeze.py adds (then it measures nothing new)."""
-    runtime = ROOT / "naftiko_runtime" / "runtime.py"
-    return runtime.exists() and "gc.freeze()" in runtime.read_text()
-
-
-def start_naftiko(procs: Processes, name: str, capability: Path, stub_port: int, core: int, prefix: str = "",
-                  launcher: str | None = None) -> Naftiko:
+def start_naftiko(procs: Processes, name: str, capability: Path, stub_port: int, core: int, prefix: str = "") -> Naftiko:
     rest_port, mcp_port = free_port(), free_port()
-    proc = procs.start(name, naftiko_argv(capability, stub_port, rest_port, mcp_port, launcher), core, env={"VAPI_API_KEY": API_KEY})
+    proc = procs.start(name, naftiko_argv(capability, stub_port, rest_port, mcp_port), core, env={"VAPI_API_KEY": API_KEY})
     route = f"/v1/{prefix}/session/{SESSION_ID}" if prefix else f"/v1/session/{SESSION_ID}"
     startup = wait_ready(proc, rest_ok(rest_port, route))
     tool = f"{prefix}-{TOOL}" if prefix else TOOL
@@ -547,12 +538,6 @@ def run(settings: Settings) -> dict[str, Any]:
             st["naftiko_500_s"] = big.startup_s
             mem["naftiko_500_idle_mb"] = rss_after(big.proc)
             print(f"naftiko 500-op ({large.name}): ready in {big.startup_s:.3f} s; idle RSS {mem['naftiko_500_idle_mb']} MB", flush=True)
-        frozen: Naftiko | None = None
-        if s.whatif and runtime_freezes_gc():
-            report["notes"].append("naftiko+gc.freeze rows skipped: naftiko_runtime/runtime.py serve() already calls gc.freeze()")
-        elif s.whatif:
-            frozen = start_naftiko(procs, "naftiko-gc-freeze", SEED, stub_port, s.server_core, launcher="whatif_gc_freeze.py")
-            st["whatif_gc_freeze_s"] = frozen.startup_s
 
         rest: list[Variant] = []
         mcp: list[Variant] = []
@@ -578,8 +563,6 @@ def run(settings: Settings) -> dict[str, Any]:
                      Variant("nginx proxy_pass", "rest", Target(f"http://127.0.0.1:{edge_port}/v1/session/{SESSION_ID}"), edge, stub),
                      Variant("hand-written aiohttp", "rest", Target(f"http://127.0.0.1:{port}/v1/session/{SESSION_ID}"), hand, stub),
                      Variant("naftiko", "rest", Target(f"http://127.0.0.1:{nk.rest_port}/v1/session/{SESSION_ID}"), nk.proc, stub)]
-            if frozen is not None:
-                rest.append(Variant(WHATIF, "rest", Target(f"http://127.0.0.1:{frozen.rest_port}/v1/session/{SESSION_ID}"), frozen.proc, stub))
             if big is not None:
                 rest.append(Variant("naftiko 500-op", "rest", Target(f"http://127.0.0.1:{big.rest_port}/v1/{LARGE_PREFIX}/session/{SESSION_ID}"), big.proc, stub))
         if s.wants("mcp"):
@@ -589,8 +572,6 @@ def run(settings: Settings) -> dict[str, Any]:
             mcp.append(Variant("bare SDK no-op", "mcp", Target(f"http://127.0.0.1:{port}/mcp", TOOL), bare, None))
             if not nk.mcp_problem:
                 mcp.append(Variant("naftiko", "mcp", Target(f"http://127.0.0.1:{nk.mcp_port}/mcp", TOOL), nk.proc, stub))
-            if frozen is not None and not frozen.mcp_problem:
-                mcp.append(Variant(WHATIF, "mcp", Target(f"http://127.0.0.1:{frozen.mcp_port}/mcp", TOOL), frozen.proc, stub))
             if big is not None and not big.mcp_problem:
                 mcp.append(Variant("naftiko 500-op", "mcp", Target(f"http://127.0.0.1:{big.mcp_port}/mcp", f"{LARGE_PREFIX}-{TOOL}"), big.proc, stub))
             if FASTMCP_PYTHON.exists():
@@ -717,9 +698,6 @@ def ratios(report: dict[str, Any]) -> list[dict[str, Any]]:
         counts = mem.get(f"{kind}_counts")
         if counts:
             add(f"RSS growth {counts[0] // 1000}k -> {counts[1] // 1000}k {kind.upper()} requests", mem.get(f"{kind}_growth"), "<= 10%", lambda v: v <= 0.10, "")
-    if _row(report, WHATIF, "rest", 32):  # only when measured (bench/whatif_gc_freeze.py)
-        add("what-if gc.freeze: REST vs hand-written, c=32", div(rps(WHATIF, "rest", 32), rps("hand-written aiohttp", "rest", 32)), ">= 1.0x", lambda v: v >= 1.0, "x")
-        add("what-if gc.freeze: MCP vs bare-SDK, c=32", div(rps(WHATIF, "mcp", 32), rps("bare SDK no-op", "mcp", 32)), ">= 0.5x", lambda v: v >= 0.5, "x")
     add("500-op REST req/s vs seed, c=32", div(rps("naftiko 500-op", "rest", 32), rps("naftiko", "rest", 32)), "same (>= 0.95x)", lambda v: v >= 0.95, "x")
     add("500-op MCP req/s vs seed, c=8", div(rps("naftiko 500-op", "mcp", 8), rps("naftiko", "mcp", 8)), "same (>= 0.95x)", lambda v: v >= 0.95, "x")
     add("500-op naftiko run ready", _round(st.get("naftiko_500_s")), "<= 3.0 s", lambda v: v <= 3.0, " s")
@@ -942,7 +920,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", nargs="?", default="run", choices=["run", "profile"])
     parser.add_argument("--duration", type=float, default=4.0, help="seconds per measured cell (default 4)")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of discarded load before each cell (default 1)")
-    parser.add_argument("--no-whatif", action="store_true", help="skip the naftiko+gc.freeze what-if rows")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per section; cells report the median (default 2)")
     parser.add_argument("--concurrency", default="1,8,32", help="wrk connections per cell (default 1,8,32)")
     parser.add_argument("--only", action="append", default=[], choices=["rest", "mcp", "startup", "memory", "large"])
@@ -955,7 +932,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20, help="profile: seconds of sampling")
     parser.add_argument("--rate", type=int, default=250, help="profile: samples per second")
     args = parser.parse_args(argv)
-    settings = Settings(duration=args.duration, warmup=args.warmup, rounds=args.rounds, whatif=not args.no_whatif, only=tuple(args.only),
+    settings = Settings(duration=args.duration, warmup=args.warmup, rounds=args.rounds, only=tuple(args.only),
                         concurrency=tuple(int(c) for c in args.concurrency.split(",")))
     if args.quick:
         settings = dataclasses.replace(settings, duration=1, warmup=1, rounds=1, startup_repeats=2, memory_rest=(1000, 5000), memory_mcp=(1000, 3000))

@@ -52,24 +52,10 @@ class BoundValues:
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines, `export` prefixes, quotes and comments: the common .env subset."""
-    out: dict[str, str] = {}
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        if line.startswith("export "):
-            line = line[7:].lstrip()
-        key, _, value = line.partition("=")
-        key, value = key.strip(), value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-            if raw.strip().split("=", 1)[1].strip().startswith('"'):
-                value = value.replace("\\n", "\n").replace('\\"', '"')
-        elif " #" in value:
-            value = value.split(" #", 1)[0].rstrip()
-        out[key] = value
-    return out
+    """KEY=VALUE lines as python-dotenv reads them (quotes, `export`, comments, escapes)."""
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path, encoding="utf-8").items() if v is not None}
 
 
 def load_env_file(path: Path, environ: dict[str, str] | None = None) -> None:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from naftiko_runtime import __version__
+from naftiko_runtime.settings import add_arguments as add_settings
 
 log = logging.getLogger("naftiko")
 
@@ -27,22 +28,6 @@ def _port_pair(text: str) -> tuple[str, int]:
     return name, int(value)
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be greater than 0")
-    return value
-
-
-def _count(text: str) -> int:
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number >= 0")
-    return int(text)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="naftiko", description="Serve and check Naftiko capability files.")
     parser.add_argument("-V", "--version", action="version", version=f"naftiko-runtime {__version__} (spec 1.0.0-alpha1..alpha3)")
@@ -54,14 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--port", action="append", type=_port_pair, default=[], metavar="NAMESPACE=PORT", help="listen port of an exposure (repeatable; 0 picks a free port)")
     run.add_argument("--base-uri", action="append", type=lambda t: _pair(t, "URL"), default=[], metavar="NAMESPACE=URL", help="send a consumes namespace's requests to another server (repeatable)")
     run.add_argument("--env-file", type=Path, default=None, metavar="FILE", help="load environment variables from a dotenv file first (variables already set win)")
-    run.add_argument("--timeout", type=_positive, default=30.0, metavar="SECONDS", help="upstream call budget, retries included (default 30)")
-    run.add_argument("--connect-timeout", type=_positive, default=None, metavar="SECONDS", help="upstream connect timeout, waiting for a free connection included (default 10)")
-    run.add_argument("--read-timeout", type=_positive, default=None, metavar="SECONDS", help="longest upstream silence while reading an answer (default: --timeout)")
-    run.add_argument("--retries", type=_count, default=2, metavar="N", help="retries of idempotent upstream calls on connection faults, 429, 502, 503, 504 (default 2; never for POST/PATCH)")
-    run.add_argument("--max-connections", type=_count, default=100, metavar="N", help="concurrent requests per upstream (default 100; a caller waiting longer than the connect timeout gets 503)")
-    run.add_argument("--max-response", type=_count, default=10 * 1024 * 1024, metavar="BYTES", help="largest upstream answer read (default 10 MiB; above: 502)")
-    run.add_argument("--grace-period", type=_positive, default=30.0, metavar="SECONDS", help="on SIGTERM/SIGINT, how long in-flight requests may take to finish (default 30)")
-    run.add_argument("--max-body", type=int, default=1024 * 1024, metavar="BYTES", help="largest request body accepted (default 1 MiB; above: 413)")
+    add_settings(run)
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="log verbosity (logs go to stderr)")
     run.add_argument("--access-log", action="store_true", help="log one line per request")
     run.add_argument("--mock", action="store_true", help="replace every upstream by an in-process stateful fake (no network, no API keys)")
@@ -94,13 +72,13 @@ def _print(message: str) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from naftiko_runtime.binds import load_env_file, resolve_binds
-    from naftiko_runtime.capability.diagnostics import Diagnostics
-    from naftiko_runtime.engine import Engine, Options
-    from naftiko_runtime.errors import BindError, CapabilityError
-    from naftiko_runtime.runtime import ServeOptions, configure_logging, set_secrets
-    from naftiko_runtime.capability.load import load_capability
-    from naftiko_runtime.upstream.client import ClientSettings
+    from naftiko_runtime.binds import load_env_file
+    from naftiko_runtime.build import build_plan
+    from naftiko_runtime.errors import BindError, CapabilityError, UsageError
+    from naftiko_runtime.logs import configure_logging, set_secrets
+    from naftiko_runtime.runtime import Runtime
+    from naftiko_runtime.server import ServeOptions
+    from naftiko_runtime.settings import Settings
 
     handler = configure_logging(args.log_level)
     if args.env_file is not None:
@@ -109,81 +87,67 @@ def run_command(args: argparse.Namespace) -> int:
             return 2
         load_env_file(args.env_file)
     path = Path(args.file)
-    diagnostics = Diagnostics()
-    cap = load_capability(path, diagnostics)
-    errors = diagnostics.errors
-    for d in diagnostics:
-        if d.severity == "warning" or (d.severity == "note" and args.log_level == "debug"):
-            log.log(logging.WARNING if d.severity == "warning" else logging.DEBUG, "%s", d)
-    if cap is None or errors:
-        for d in errors:
-            _print(str(d))
-        _print(f"naftiko: {path}: {len(errors)} error(s); nothing is served. `naftiko validate {path}` shows every finding.")
-        return 1
+    settings = Settings.from_args(args)
     try:
-        binds = resolve_binds(cap, path.resolve().parent, allow_missing=args.mock)
+        plan = build_plan(path, settings, mock=args.mock, base_uris=dict(args.base_uri),
+                          on_secrets=lambda secrets: set_secrets(handler, secrets))
+    except CapabilityError as exc:
+        for d in exc.diagnostics:
+            _print(str(d))
+        _print(f"naftiko: {path}: {len(exc.diagnostics)} error(s); nothing is served. `naftiko validate {path}` shows every finding.")
+        return 1
     except BindError as exc:
         _print(f"naftiko: {len(exc.missing)} bind value(s) missing; nothing is served:")
         for m in exc.missing:
             _print(f"  {m.name}: {m.where}  (declared at {m.pos})")
         _print("Set them in the environment, or pass --env-file FILE (or --mock to run against a fake upstream).")
         return 1
-    set_secrets(handler, binds.secrets)
-    client = ClientSettings(timeout=args.timeout, connect_timeout=args.connect_timeout, read_timeout=args.read_timeout,
-                            retries=args.retries, max_connections=max(1, args.max_connections), max_response_bytes=args.max_response)
-    unknown = [ns for ns, _ in args.base_uri if ns not in cap.consumes]
-    if unknown:
-        _print(f"naftiko: --base-uri names unknown consumes namespace(s) {', '.join(unknown)}; known: {', '.join(cap.consumes) or 'none'}")
+    except UsageError as exc:
+        _print(f"naftiko: {exc}")
         return 2
-    options = Options(mock=args.mock, base_uris=dict(args.base_uri), client=client, max_body_bytes=args.max_body)
-    try:
-        engine = Engine(cap, binds, options)
-    except CapabilityError as exc:
-        for d in exc.diagnostics:
-            _print(str(d))
-        _print(f"naftiko: {path}: cannot be served; nothing is served.")
-        return 1
-    known_ns = set(cap.exposure_namespaces())
+    known_ns = set(plan.cap.exposure_namespaces())
     unknown_ports = [ns for ns, _ in args.port if ns not in known_ns]
     if unknown_ports:
         _print(f"naftiko: --port names unknown exposure(s) {', '.join(unknown_ports)}; known: {', '.join(sorted(known_ns)) or 'none'}")
         return 2
     serve_options = ServeOptions(host=args.host, ports=dict(args.port), log_level=args.log_level, access_log=args.access_log,
-                                 grace_period=args.grace_period)
-    if args.stdio or _stdio_only(engine):
-        return _run_stdio(engine)
-    return _run_http(engine, serve_options, args.mock)
+                                 grace_period=settings.grace_period)
+    runtime = Runtime(plan)
+    if args.stdio or _stdio_only(runtime):
+        return _run_stdio(runtime)
+    return _run_http(runtime, serve_options, args.mock)
 
 
-def _stdio_only(engine) -> bool:
+def _stdio_only(runtime) -> bool:
     """A file whose one served exposure is `transport: stdio` MCP runs on stdio without --stdio."""
-    return not engine.rest and len(engine.mcp) == 1 and engine.mcp[0].exposure.transport == "stdio"
+    plan = runtime.plan
+    return not plan.rest and len(plan.mcp) == 1 and plan.mcp[0].exposure.transport == "stdio"
 
 
-def _run_stdio(engine) -> int:
-    stdio = [api for api in engine.mcp]
+def _run_stdio(runtime) -> int:
+    stdio = list(runtime.plan.mcp)
     if len(stdio) != 1:
         _print(f"naftiko: --stdio needs exactly one MCP exposure; this file has {len(stdio)}")
         return 2
     from naftiko_runtime.exposes.mcp import serve_stdio
 
-    return _run_loop(serve_stdio(engine, stdio[0]))
+    return _run_loop(serve_stdio(runtime, stdio[0]))
 
 
-def _run_http(engine, serve_options, mock: bool) -> int:
+def _run_http(runtime, serve_options, mock: bool) -> int:
     from naftiko_runtime.exposes.rest import build_app as build_rest
-    from naftiko_runtime.runtime import plan_listeners, serve
+    from naftiko_runtime.server import plan_listeners, serve
 
-    listeners, problems = plan_listeners(engine, serve_options, build_rest, _build_mcp)
+    listeners, problems = plan_listeners(runtime, serve_options, build_rest, _build_mcp)
     for problem in problems:
         _print(f"naftiko: {problem}")
     if problems:
         return 1
-    for other in engine.cap.other:
+    for other in runtime.plan.cap.other:
         _print(f"naftiko: {other.type} exposure '{other.namespace}' is not served by this runtime yet; the others run")
-    for api in engine.mcp:
+    for api in runtime.plan.mcp:
         if api.exposure.transport == "stdio":
-            _print(f"naftiko: MCP exposure '{api.exposure.namespace}' uses stdio; run `naftiko run {engine.cap.file} --stdio` to serve it")
+            _print(f"naftiko: MCP exposure '{api.exposure.namespace}' uses stdio; run `naftiko run {runtime.plan.cap.file} --stdio` to serve it")
     if not listeners:
         _print("naftiko: nothing to serve over HTTP")
         return 1
@@ -196,17 +160,17 @@ def _run_http(engine, serve_options, mock: bool) -> int:
             _print(f"naftiko: MCP '{listener.namespace}' on {listener.url}/mcp (streamable HTTP){suffix}")
 
     try:
-        return _run_loop(serve(engine, listeners, serve_options, announce))
+        return _run_loop(serve(runtime, listeners, serve_options, announce))
     except OSError as exc:
         _print(f"naftiko: {exc}")
         return 1
 
 
-def _build_mcp(engine, api, host):
+def _build_mcp(runtime, api, host):
     """Imported when first needed: the runtime imports the MCP SDK while REST already serves."""
     from naftiko_runtime.exposes.mcp import build_app
 
-    return build_app(engine, api, host)
+    return build_app(runtime, api, host)
 
 
 def _run_loop(coro) -> int:

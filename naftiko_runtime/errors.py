@@ -6,6 +6,7 @@ NaftikoError
     CapabilityError       every error diagnostic found while loading and compiling, with positions
     BindError             bind values that could not be read, all of them at once
     CompileError          one problem found while compiling; the compiler turns it into a diagnostic
+    UsageError            the command line names something the capability does not have (exit 2)
   RequestError            one call failed; each adapter renders it (problem+json, MCP isError)
     InputError            the caller's input (400)
     UpstreamFailure       the upstream: UpstreamUnreachable, UpstreamTimeout, UpstreamTooLarge,
@@ -75,6 +76,10 @@ class CompileError(StartupError):
         self.rule = rule
         self.pos = pos
         super().__init__(message)
+
+
+class UsageError(StartupError):
+    """A command-line value that does not fit the capability (an unknown namespace...)."""
 
 
 # ---------------------------------------------------------------------------- requests

@@ -9,7 +9,7 @@ JSON Schema and a route's OpenAPI parameters always agree with what the call wil
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from naftiko_runtime.errors import InputError, InputProblem
@@ -17,9 +17,9 @@ from naftiko_runtime.capability.model import Action, ConsumedOperation, Param, W
 from naftiko_runtime.templates import Template, refs_in
 
 
-@dataclass
+@dataclass(frozen=True)
 class Input:
-    """One input as a client sees it."""
+    """One input as a client sees it. Immutable: adapters derive new lists, never edit shared ones."""
 
     name: str
     type: str = "string"
@@ -89,10 +89,10 @@ def derive_inputs(action: Action, op: ConsumedOperation | None, is_bind: Callabl
             base = consumed.get(p.name)
             inp = _from_param(p)
             if base is not None:  # fill what the author left out from the consumed side
-                inp.description = inp.description or base.description
+                inp = replace(inp, description=inp.description or base.description)
                 if p.location is None:
-                    inp.location = base.location if base.location != "environment" else None
-                    inp.whole_body = base.location == "body" and base.name == "body"
+                    inp = replace(inp, location=base.location if base.location != "environment" else None,
+                                  whole_body=base.location == "body" and base.name == "body")
             out.append(inp)
         return out
     inputs: dict[str, Input] = {}
@@ -104,8 +104,7 @@ def derive_inputs(action: Action, op: ConsumedOperation | None, is_bind: Callabl
             if value.name in inputs:
                 continue
             if base is not None:
-                inputs[value.name] = _from_param(base, name=value.name)
-                inputs[value.name].whole_body = base.location == "body" and base.name == "body"
+                inputs[value.name] = replace(_from_param(base, name=value.name), whole_body=base.location == "body" and base.name == "body")
             else:
                 inputs[value.name] = Input(name=value.name, location=None)
         elif isinstance(value, str) and "{{" in value:
@@ -152,8 +151,7 @@ _ARTICLE = {"integer": "an integer", "object": "an object", "array": "an array",
 class Checker:
     """Required and type checks, fast for plain types; full JSON Schema where extras are declared."""
 
-    def __init__(self, inputs: list[Input]):
-        self.inputs = inputs
+    def __init__(self, inputs: tuple[Input, ...] | list[Input]):
         self.required = [i for i in inputs if i.required]
         self.typed = [(i.name, i.location, i.type, _TYPE_CHECKS[i.type]) for i in inputs if i.type in _TYPE_CHECKS]
         extras = [i for i in inputs if i.schema]

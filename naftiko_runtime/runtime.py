@@ -1,269 +1,38 @@
-"""Start and stop every exposure of a capability in one process, on one event loop.
+"""The per-process half of serving a plan: transports and lifecycle.
 
-Each REST (and MCP) exposure gets its own uvicorn server on its own port. Signals are handled
-here, once for all servers: SIGINT/SIGTERM stop accepting, let in-flight requests finish (bounded by
-a grace period), close upstream pools, and return 0.
-
-The drain is stricter than uvicorn's own (docs/RELIABILITY.md): listeners close at the signal, not
-at the next 0.1 s tick, so a new connection is refused rather than accepted and then dropped; the
-readiness probe turns 503; responses carry `Connection: close` (exposes/health.py); and idle
-keep-alive connections stay open for a short linger, so a request already on its way on one is
-answered rather than reset.
+A `Plan` (plan.py) is pure and shared; a `Runtime` is what one process builds from it: one pooled
+transport per consumes namespace (or the shared in-process fake with `--mock`), and the lifecycle
+the health probes report. Pipelines reach upstreams only through `Runtime.send`, the one seam
+where per-process concerns (pools, metrics, tracing) sit.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import gc
-import importlib
-import logging
-import signal
-import socket
-import sys
-from dataclasses import dataclass, field
-from typing import Any, Callable
-
-import uvicorn
-
-from naftiko_runtime.binds import redactable
-from naftiko_runtime.engine import Engine
-
-log = logging.getLogger("naftiko")
-MCP_MODULE = "naftiko_runtime.exposes.mcp"
-
-IDLE_LINGER = 1.0  # seconds an idle keep-alive connection stays open once a stop begins
-_TICK = 0.05
+from naftiko_runtime.exposes.health import Lifecycle
+from naftiko_runtime.mock import MockTransport
+from naftiko_runtime.plan import Plan
+from naftiko_runtime.upstream.client import HttpTransport, Response, Transport
+from naftiko_runtime.upstream.request import Prepared
 
 
-class _Server(uvicorn.Server):
-    """A uvicorn server that leaves signal handling to the runtime (several share one process)."""
+class Runtime:
+    """One process's live state for a plan."""
 
-    @contextlib.contextmanager
-    def capture_signals(self):  # type: ignore[override]
-        yield
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        self.lifecycle = Lifecycle()  # moved by the server, reported by the health probes
+        self.transports: dict[str, Transport] = _transports(plan)
 
-    def install_signal_handlers(self) -> None:  # older uvicorn releases
-        return None
+    async def send(self, namespace: str, request: Prepared) -> Response:
+        return await self.transports[namespace].send(request)
 
-    def stop_accepting(self) -> None:
-        """Close the listening sockets now: from here on a connect is refused, never half-served."""
-        for server in getattr(self, "servers", []):
-            server.close()
-
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        """Drain: in-flight requests finish within the grace period, then the app's lifespan ends."""
-        self.stop_accepting()
-        loop = asyncio.get_running_loop()
-        state = self.server_state
-        grace = self.config.timeout_graceful_shutdown or 0.0
-        start = loop.time()
-        while (state.connections or state.tasks) and not self.force_exit and loop.time() - start < grace:
-            if loop.time() - start >= min(IDLE_LINGER, grace / 2):
-                for connection in list(state.connections):
-                    connection.shutdown()  # idle: closed; busy: closed once its response is sent
-            await asyncio.sleep(_TICK)
-        if state.tasks:
-            log.warning("grace period of %gs over: cancelling %d unfinished request(s)", grace, len(state.tasks))
-            for task in list(state.tasks):
-                task.cancel(msg="grace period over")
-            await asyncio.wait(list(state.tasks), timeout=1)  # they answer 503 (exposes/health.py)
-        for connection in list(state.connections):
-            connection.shutdown()
-        if not self.force_exit:
-            await self.lifespan.shutdown()
+    async def close(self) -> None:
+        for transport in {id(t): t for t in self.transports.values()}.values():
+            await transport.close()
 
 
-@dataclass
-class Listener:
-    kind: str  # rest | mcp
-    namespace: str
-    host: str
-    port: int
-    app: Any
-    paths: list[str] = field(default_factory=list)
-    note: str = ""
-    factory: Callable[[], Any] | None = None  # builds `app` once `module` is imported (deferred listeners)
-    module: str = ""  # a heavy import this listener needs, done in a thread while the others serve
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-
-@dataclass
-class ServeOptions:
-    host: str | None = None  # None: 127.0.0.1 (the file's `address` is not trusted to open a port wider)
-    ports: dict[str, int] = field(default_factory=dict)
-    log_level: str = "info"
-    grace_period: float = 30.0
-    access_log: bool = False
-
-
-def plan_listeners(engine: Engine, options: ServeOptions, build_rest: Callable, build_mcp: Callable | None) -> tuple[list[Listener], list[str]]:
-    """Which app listens where; returns listeners and problems (port clashes, missing ports)."""
-    listeners: list[Listener] = []
-    problems: list[str] = []
-    host = options.host or "127.0.0.1"
-    for api in engine.rest:
-        ns = api.exposure.namespace
-        port = options.ports.get(ns, api.exposure.port)
-        if not port and ns not in options.ports:
-            problems.append(f"{api.exposure.pos}: REST exposure '{ns}' has no port; pass --port {ns}=PORT")
-            continue
-        listeners.append(Listener("rest", ns, host, port, build_rest(engine, api), [r.path for r in api.routes]))
-    for api in engine.mcp:
-        ns = api.exposure.namespace
-        if api.exposure.transport == "stdio":
-            continue
-        if build_mcp is None:
-            continue
-        port = options.ports.get(ns, api.exposure.port or 0)
-        if not port and ns not in options.ports:
-            problems.append(f"{api.exposure.pos}: MCP exposure '{ns}' has no port; pass --port {ns}=PORT")
-            continue
-        listeners.append(Listener("mcp", ns, host, port, None, ["/mcp", "/"], module=MCP_MODULE,
-                                  factory=lambda api=api: build_mcp(engine, api, host)))
-    seen: dict[int, str] = {}
-    for listener in listeners:
-        if listener.port and listener.port in seen:
-            problems.append(f"exposures '{seen[listener.port]}' and '{listener.namespace}' both use port {listener.port}; pass --port {listener.namespace}=PORT")
-        seen[listener.port] = listener.namespace
-    return listeners, problems
-
-
-def _bind(listener: Listener) -> socket.socket:
-    family = socket.AF_INET6 if ":" in listener.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((listener.host, listener.port))
-    except OSError as exc:
-        sock.close()
-        raise OSError(f"cannot listen on {listener.host}:{listener.port} for '{listener.namespace}': {exc.strerror}; pass --port {listener.namespace}=PORT") from None
-    sock.listen(2048)
-    sock.setblocking(False)
-    if listener.port == 0:
-        listener.port = sock.getsockname()[1]
-    return sock
-
-
-async def serve(engine: Engine, listeners: list[Listener], options: ServeOptions, announce: Callable[[Listener], None]) -> int:
-    """Serve until a signal; 0 after a graceful stop."""
-    # Everything built so far (imported modules, the compiled capability, the apps) lives as long as
-    # the process: move it out of the collector's sight, so collections triggered by per-request
-    # garbage scan kilobytes, not the whole heap (bench/: fewer and shorter latency spikes).
-    gc.collect()
-    gc.freeze()
-    sockets = [_bind(listener) for listener in listeners]  # all or nothing, before anything is served
-    servers: list[_Server] = []
-    tasks: list[asyncio.Task] = []
-    loop = asyncio.get_running_loop()
-    stop_count = 0
-
-    def stop(signum: int) -> None:
-        nonlocal stop_count
-        stop_count += 1
-        engine.lifecycle.draining = True
-        log.info("received %s, stopping: no new connections; in-flight requests finish within %gs",
-                 signal.Signals(signum).name, options.grace_period)
-        for server in servers:
-            server.stop_accepting()
-            server.should_exit = True
-            if stop_count > 1:
-                server.force_exit = True
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop, sig)
-    async def start(group: list[tuple[Listener, socket.socket]]) -> None:
-        for listener, sock in group:
-            server = _Server(_config(listener.app, options))
-            servers.append(server)
-            tasks.append(asyncio.create_task(server._serve(sockets=[sock])))
-        while not all(s.started for s in servers) and not any(t.done() for t in tasks):
-            await asyncio.sleep(0.01)
-        for listener, _ in group:
-            announce(listener)
-
-    ready = [(lst, sock) for lst, sock in zip(listeners, sockets) if lst.factory is None]
-    deferred = [(lst, sock) for lst, sock in zip(listeners, sockets) if lst.factory is not None]
-    await start(ready)
-    if deferred and not any(t.done() for t in tasks) and not engine.lifecycle.draining:
-        # The MCP SDK takes ~0.7 s to import: REST serves meanwhile (its sockets were bound
-        # above, so early MCP clients wait in the listen backlog rather than being refused).
-        for module in {lst.module for lst, _ in deferred if lst.module}:
-            await asyncio.to_thread(importlib.import_module, module)
-        for listener, _ in deferred:
-            listener.app = listener.factory()  # type: ignore[misc]
-        gc.freeze()
-        if not engine.lifecycle.draining:
-            await start(deferred)
-    engine.lifecycle.listening = bool(servers) and all(s.started for s in servers)
-    results = await asyncio.gather(*tasks, return_exceptions=True)
-    for sock in sockets:  # a deferred listener a stop overtook was bound but never served
-        sock.close()
-    await engine.close()
-    failed = [r for r in results if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)]
-    for exc in failed:
-        log.error("server failed: %s", exc)
-    return 1 if failed else 0
-
-
-def _config(app: Any, options: ServeOptions) -> uvicorn.Config:
-    return uvicorn.Config(
-        app, log_level="debug" if options.log_level == "debug" else "warning",  # its startup chatter only in debug
-        access_log=options.access_log,
-        lifespan="auto", timeout_graceful_shutdown=options.grace_period, log_config=None,
-        server_header=False, date_header=True, timeout_keep_alive=30,
-        proxy_headers=False,  # X-Forwarded-* are not trusted by default: no middleware on every request
-    )
-
-
-class RedactingFilter(logging.Filter):
-    """Replaces every bind value (secret) in a log record by `***` before it is written."""
-
-    def __init__(self, secrets: list[str]):
-        super().__init__()
-        self.secrets = redactable(secrets)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
-        message = record.getMessage()
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        clean = message
-        for secret in self.secrets:
-            clean = clean.replace(secret, "***")
-        if clean != message:
-            record.msg, record.args = clean, ()
-        if record.exc_text:
-            for secret in self.secrets:
-                record.exc_text = record.exc_text.replace(secret, "***")
-        return True
-
-
-def configure_logging(level: str, secrets: list[str] | None = None) -> logging.Handler:
-    """All logs to stderr (stdout may be an MCP stdio stream), secrets redacted."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
-    handler.addFilter(RedactingFilter(secrets or []))
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        logging.getLogger(name).handlers = []
-        logging.getLogger(name).propagate = True
-    if level.lower() != "debug":  # the SDK announces every session manager start at INFO
-        logging.getLogger("mcp").setLevel(logging.WARNING)
-    return handler
-
-
-def set_secrets(handler: logging.Handler, secrets: list[str]) -> None:
-    for f in handler.filters:
-        if isinstance(f, RedactingFilter):
-            f.secrets = redactable(secrets)
+def _transports(plan: Plan) -> dict[str, Transport]:
+    if plan.mock:
+        shared = MockTransport()
+        return {ns: shared for ns in plan.cap.consumes}
+    return {ns: HttpTransport(ns, upstream.settings, redact=list(plan.credentials)) for ns, upstream in plan.upstreams.items()}

@@ -33,10 +33,6 @@ class Ref:
 Part = str | Ref
 
 
-def has_template(text: Any) -> bool:
-    return isinstance(text, str) and "{{" in text and _TAG.search(text) is not None
-
-
 def refs_in(text: Any) -> list[Ref]:
     if not isinstance(text, str):
         return []

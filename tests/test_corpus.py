@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from naftiko_runtime.binds import resolve_binds
-from naftiko_runtime.engine import Engine, Options
+from naftiko_runtime.plan import compile_plan
 from naftiko_runtime.errors import CapabilityError
 from naftiko_runtime.capability.diagnostics import Diagnostics
 from naftiko_runtime.capability.load import load_capability
@@ -46,7 +46,7 @@ def compile_file(name: str, mock: bool):
     path = CORPUS / name
     d = Diagnostics()
     cap = load_capability(path, d)
-    return cap, d, (lambda: Engine(cap, resolve_binds(cap, path.parent, allow_missing=True), Options(mock=mock)))
+    return cap, d, (lambda: compile_plan(cap, resolve_binds(cap, path.parent, allow_missing=True), mock=mock))
 
 
 @pytest.mark.parametrize("name", FILES)

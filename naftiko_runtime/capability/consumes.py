@@ -150,7 +150,7 @@ class ConsumesReader(Reader):
         op = ConsumedOperation(
             namespace=consumes.namespace, name=name, method=method, path=path, pos=node.pos,
             resource=rname, description=self._str(node, "description", "operation"), params=params,
-            output_format=str(node.get("outputRawFormat") or "json").lower(), appended_path_params=appended,
+            output_format=str(node.get("outputRawFormat") or "json").lower(),
         )
         if "body" in node:
             op.body = self.body(node.get("body"), node.at("body"))

@@ -175,7 +175,6 @@ class ExposesReader(Reader):
         if "ref" in node:
             self.d.error(node.at("ref"), f"{where}: `ref` to aggregate functions is not supported by this runtime yet", "unsupported-feature")
         if "steps" in node:
-            action.steps = list(node.get("steps") or [])
             self.d.error(node.key_at("steps"), f"{where}: orchestration `steps` are not supported by this runtime yet", "unsupported-feature")
         declared = self.params(node, "inputParameters", where, consumed=False) if "inputParameters" in node else None
         if declared is not None or inherited:

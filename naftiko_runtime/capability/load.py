@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from naftiko_runtime.errors import CapabilityError
 from naftiko_runtime.capability.diagnostics import Diagnostics, Pos
 from naftiko_runtime.capability.model import Capability
 from naftiko_runtime.capability.normalize import Normalizer
@@ -33,15 +32,6 @@ def load_text(text: str, file: str = "<text>", base_dir: Path | None = None, dia
     if root is None:
         return None
     return Normalizer(file, base_dir or Path.cwd(), diagnostics, loader.load_import).document(root)
-
-
-def load_or_raise(path: str | Path) -> Capability:
-    """Load for serving: any error stops, with every error listed."""
-    diagnostics = Diagnostics()
-    cap = load_capability(path, diagnostics)
-    if cap is None or diagnostics.errors:
-        raise CapabilityError(diagnostics.errors or [d for d in diagnostics][:1])
-    return cap
 
 
 class FileLoader:

@@ -80,7 +80,6 @@ class ConsumedOperation:
     params: list[Param] = field(default_factory=list)  # adapter + resource + operation level, merged
     body: Body | None = None
     output_format: str = "json"
-    appended_path_params: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -119,7 +118,6 @@ class Action:
     has_with: bool = False
     outputs: list[OutputParam] = field(default_factory=list)
     inputs: list[Param] | None = None  # declared inputs; None when the author declared none
-    steps: list[Any] = field(default_factory=list)  # orchestration: parsed, not yet executed
 
 
 @dataclass
@@ -202,10 +200,6 @@ class Capability:
     @property
     def bind_names(self) -> set[str]:
         return {var for bind in self.binds for var in bind.keys}
-
-    @property
-    def bind_namespaces(self) -> set[str]:
-        return {bind.namespace for bind in self.binds}
 
     def exposure_namespaces(self) -> list[str]:
         return [e.namespace for e in self.rest] + [e.namespace for e in self.mcp] + [e.namespace for e in self.other]

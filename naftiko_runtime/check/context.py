@@ -13,14 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from naftiko_runtime.binds import BoundValues
-from naftiko_runtime.engine import route_with_inputs
 from naftiko_runtime.inputs import Input, derive_inputs, template_inputs
 from naftiko_runtime.capability.diagnostics import Pos
 from naftiko_runtime.capability.model import Action, Capability, ConsumedOperation
 from naftiko_runtime.capability.yamlsource import YList, YMap
+from naftiko_runtime.plan import INPUT_PREFIXES, route_with_inputs
 from naftiko_runtime.templates import MISSING, Ref, refs_in
 
-INPUT_PREFIXES = ("rest", "tools", "mcp", "inputs")  # what the engine strips from `{{tools.x}}`
 ROUTE_VAR = re.compile(r"\{([^{}/]+)\}")
 
 
@@ -90,7 +89,9 @@ class Context:
     def _add_site(self, label: str, kind: str, namespace: str, action: Action, pos: Pos, path: str | None) -> None:
         op = self.target(action)
         inputs = derive_inputs(action, op, self.is_bind_path, self.prefixes)
-        route = route_with_inputs(path, inputs) if path is not None else None
+        route = None
+        if path is not None:
+            route, inputs = route_with_inputs(path, inputs)
         self.sites.append(Site(label, kind, namespace, action, pos, op, inputs, path, route))
 
     def _index(self, node: Any) -> None:

@@ -22,8 +22,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import parse_qsl
 
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from naftiko_runtime.errors import CompileError
 from naftiko_runtime.exposes.problems import problem
-from naftiko_runtime.exposes.health import ASGIApp, HealthProbes, Lifecycle, Receive, Scope, Send
+from naftiko_runtime.exposes.health import HealthProbes, Lifecycle
 from naftiko_runtime.capability.model import Auth
 from naftiko_runtime.templates import Template
 from naftiko_runtime.upstream.request import CompileContext
@@ -105,19 +108,20 @@ class Guard:
 
 
 def compile_guard(auth: Auth | None, ctx: CompileContext, namespace: str) -> Guard | None:
-    """The guard for an exposure, or None when it declares no authentication. Raises ValueError."""
+    """The guard for an exposure, or None when it declares no authentication. Raises CompileError."""
     if auth is None:
         return None
     if auth.kind not in SUPPORTED:
-        raise ValueError(f"authentication type '{auth.original_type or auth.kind}' on exposure '{namespace}' is not supported "
-                         f"by this runtime ({', '.join(SUPPORTED)} are); it is not served rather than served unprotected")
+        raise CompileError(f"authentication type '{auth.original_type or auth.kind}' on exposure '{namespace}' is not supported "
+                         f"by this runtime ({', '.join(SUPPORTED)} are); it is not served rather than served unprotected",
+                           "unsupported-auth")
 
     def render(text: str | None, what: str) -> str:
         template = ctx.template(text or "")
         if not template.is_constant:
             names = ", ".join("{{" + r.text + "}}" for r in template.refs)
-            raise ValueError(f"authentication of exposure '{namespace}' uses {names} in its {what}, which no bind declares; "
-                             f"declare it under `binds` (callers must not be able to choose the expected credential)")
+            raise CompileError(f"authentication of exposure '{namespace}' uses {names} in its {what}, which no bind declares; "
+                             f"declare it under `binds` (callers must not be able to choose the expected credential)", "exposure-auth")
         return template.constant()
 
     if auth.kind == "bearer":
@@ -132,8 +136,8 @@ def compile_guard(auth: Auth | None, ctx: CompileContext, namespace: str) -> Gua
         blank = not auth.entries
         for entry in auth.entries:
             if entry.placement not in ("header", "query"):
-                raise ValueError(f"apikey placement '{entry.placement}' on exposure '{namespace}' cannot be checked on incoming "
-                                 "requests; use header or query")
+                raise CompileError(f"apikey placement '{entry.placement}' on exposure '{namespace}' cannot be checked on incoming "
+                                 "requests; use header or query", "exposure-auth")
             value = render(entry.value, f"'{entry.key}' value")
             blank |= not value
             expected.append(_Expected(entry.placement, entry.key, _digest(value)))

@@ -32,12 +32,13 @@ from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, Streamable
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from naftiko_runtime import __version__
-from naftiko_runtime.engine import Engine, McpApi
 from naftiko_runtime.exposes.auth import protect
-from naftiko_runtime.exposes.health import ASGIApp
 from naftiko_runtime.exposes.mcp_tools import Toolset
+from naftiko_runtime.plan import McpApi
+from naftiko_runtime.runtime import Runtime
 
 log = logging.getLogger("naftiko.mcp")
 
@@ -47,10 +48,10 @@ MCP_METHODS = ["POST", "DELETE"]
 _LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
-def build_server(api: McpApi) -> Server[Any]:
+def build_server(api: McpApi, runtime: Runtime) -> Server[Any]:
     """The SDK server for one exposure: name = namespace, instructions = description."""
     exposure = api.exposure
-    tools = Toolset(api)
+    tools = Toolset(api, runtime)
 
     async def list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         return tools.listing
@@ -88,7 +89,7 @@ def security_settings(host: str) -> TransportSecuritySettings | None:
     )
 
 
-def build_app(engine: Engine, api: McpApi, host: str = "127.0.0.1") -> ASGIApp:
+def build_app(runtime: Runtime, api: McpApi, host: str = "127.0.0.1") -> ASGIApp:
     """The ASGI app serving one exposure over streamable HTTP at `/mcp` and `/`, behind the
     health probes and the exposure's `authentication` guard (exposes/auth.py).
 
@@ -99,8 +100,8 @@ def build_app(engine: Engine, api: McpApi, host: str = "127.0.0.1") -> ASGIApp:
         log.warning("MCP exposure '%s' listens on %s without Host/Origin checks; publish it only behind a proxy "
                     "that checks them", api.exposure.namespace, host)
     manager = StreamableHTTPSessionManager(
-        app=build_server(api), stateless=True, json_response=True,
-        security_settings=security_settings(host), max_request_body_size=engine.options.max_body_bytes,
+        app=build_server(api, runtime), stateless=True, json_response=True,
+        security_settings=security_settings(host), max_request_body_size=runtime.plan.settings.max_body_bytes,
     )
     endpoint = StreamableHTTPASGIApp(manager)
 
@@ -110,17 +111,17 @@ def build_app(engine: Engine, api: McpApi, host: str = "127.0.0.1") -> ASGIApp:
             yield
 
     routes = [Route(path, endpoint, methods=MCP_METHODS) for path in ("/mcp", "/")]
-    return protect(Starlette(routes=routes, lifespan=lifespan), api.guard, engine.lifecycle)
+    return protect(Starlette(routes=routes, lifespan=lifespan), api.guard, runtime.lifecycle)
 
 
-async def serve_stdio(engine: Engine, api: McpApi) -> int:
+async def serve_stdio(runtime: Runtime, api: McpApi) -> int:
     """Serve one exposure on stdin/stdout until stdin closes; 0 on a clean end."""
-    server = build_server(api)
+    server = build_server(api, runtime)
     log.info("MCP '%s' on stdio (%d tools)%s", api.exposure.namespace, len(api.tools),
-             " [mock upstream: in-process fake, no network]" if engine.options.mock else "")
+             " [mock upstream: in-process fake, no network]" if runtime.plan.mock else "")
     try:
         async with stdio_server() as (read, write):
             await server.run(read, write, server.create_initialization_options())
     finally:
-        await engine.close()
+        await runtime.close()
     return 0

@@ -17,10 +17,11 @@ from typing import Any
 import mcp.types as types
 from mcp import MCPError
 
-from naftiko_runtime.engine import McpApi, McpTool
 from naftiko_runtime.inputs import schema_validator
 from naftiko_runtime.errors import InputError, UpstreamFailure
-from naftiko_runtime.invoke import Invocation, Outcome
+from naftiko_runtime.pipeline import Invocation, Outcome
+from naftiko_runtime.plan import McpApi, McpTool
+from naftiko_runtime.runtime import Runtime
 from naftiko_runtime.shaping import NOTHING
 
 log = logging.getLogger("naftiko.mcp")
@@ -48,7 +49,7 @@ def output_schema(invocation: Invocation) -> tuple[dict[str, Any] | None, bool]:
 
     MCP output schemas must describe objects; a declared array or scalar shape is wrapped.
     """
-    schema = invocation.shaper.output_schema
+    schema = invocation.output_schema
     if not schema:  # None, or `{}` (a declared shape that constrains nothing): publish none
         return None, False
     if schema.get("type") == "object":
@@ -68,10 +69,11 @@ def annotations(tool: McpTool) -> types.ToolAnnotations | None:
 class ToolRunner:
     """One tool: its published definition and how a call is checked, invoked and rendered."""
 
-    def __init__(self, tool: McpTool):
+    def __init__(self, tool: McpTool, runtime: Runtime):
         self.name = tool.tool.name
         self.invocation = tool.invocation
-        self.upstream = tool.invocation.plan.namespace if tool.invocation.plan else None
+        self.runtime = runtime
+        self.upstream = tool.invocation.upstream
         schema, self.wrap = output_schema(tool.invocation)
         self.output_validator = schema_validator(schema) if schema is not None else None
         self.definition = types.Tool(
@@ -90,7 +92,7 @@ class ToolRunner:
                 arguments = {}
             elif not isinstance(arguments, dict):
                 return error_result(f"Invalid arguments for tool '{self.name}': arguments must be a JSON object, got {type(arguments).__name__}")
-            outcome = await self.invocation.invoke(arguments)
+            outcome = await self.invocation.invoke(arguments, self.runtime)
             return self.render(outcome)
         except InputError as exc:
             return error_result(f"Invalid arguments for tool '{self.name}' (nothing was sent): " + describe_problems(exc))
@@ -152,8 +154,8 @@ def describe_problems(exc: InputError) -> str:
 class Toolset:
     """The tools of one MCP exposure, in declaration order, as the MCP handlers serve them."""
 
-    def __init__(self, api: McpApi):
-        self.runners = {t.tool.name: ToolRunner(t) for t in api.tools}
+    def __init__(self, api: McpApi, runtime: Runtime):
+        self.runners = {t.tool.name: ToolRunner(t, runtime) for t in api.tools}
         self.listing = types.ListToolsResult(tools=[r.definition for r in self.runners.values()])
 
     def input_schema(self, name: str) -> dict[str, Any] | None:

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from naftiko_runtime import __version__
-from naftiko_runtime.engine import Engine, RestApi, Route
+from naftiko_runtime.plan import Plan, RestApi, Route
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
 
@@ -32,7 +32,7 @@ def _operation(route: Route) -> dict[str, Any]:
     }
     if op.description:
         doc["summary"] = op.description
-    schema = inv.shaper.output_schema
+    schema = inv.output_schema
     if schema is not None:
         doc["responses"]["default"]["content"]["application/json"]["schema"] = schema
     whole = next((i for i in inv.inputs if i.whole_body), None)
@@ -49,11 +49,11 @@ def _operation(route: Route) -> dict[str, Any]:
     return doc
 
 
-def openapi_document(engine: Engine, api: RestApi) -> dict[str, Any]:
+def openapi_document(plan: Plan, api: RestApi) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for route in api.routes:
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
-    cap = engine.cap
+    cap = plan.cap
     document = {
         "openapi": "3.1.0",
         "info": {

@@ -13,15 +13,16 @@ from typing import Any
 from urllib.parse import unquote
 
 from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from naftiko_runtime.engine import Engine, RestApi, Route
 from naftiko_runtime.errors import InputError, InputProblem, UpstreamFailure
 from naftiko_runtime.exposes.auth import protect
-from naftiko_runtime.exposes.health import ASGIApp
 from naftiko_runtime.exposes.openapi import openapi_document
 from naftiko_runtime.exposes.problems import input_problem, problem, upstream_problem
 from naftiko_runtime.exposes.router import Router
 from naftiko_runtime.inputs import Input, coerce
+from naftiko_runtime.plan import RestApi, Route
+from naftiko_runtime.runtime import Runtime
 from naftiko_runtime.shaping import NOTHING, JsonPath
 
 log = logging.getLogger("naftiko.rest")
@@ -88,14 +89,15 @@ class _Extractor:
 class _PathEndpoint:
     """All methods served on one path."""
 
-    def __init__(self, routes: list[Route], max_body: int):
+    def __init__(self, routes: list[Route], runtime: Runtime):
+        self.runtime = runtime
         self.routes = {r.method: (r, _Extractor(r.invocation.inputs)) for r in routes}
         if "GET" in self.routes and "HEAD" not in self.routes:
             self.routes["HEAD"] = self.routes["GET"]
         self.allow = ", ".join(sorted(self.routes))
-        self.max_body = max_body
+        self.max_body = runtime.plan.settings.max_body_bytes
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         try:
             await self.handle(request, send)
@@ -104,7 +106,7 @@ class _PathEndpoint:
             await problem(500, "Internal error", "the runtime failed to handle this request; the error is logged",
                           scope["path"])(scope, receive, send)
 
-    async def handle(self, request: Request, send) -> None:
+    async def handle(self, request: Request, send: Send) -> None:
         scope = request.scope
         entry = self.routes.get(request.method)
         if entry is None:
@@ -115,7 +117,7 @@ class _PathEndpoint:
         try:
             body = await self._body(request) if extractor.needs_body else _NO_BODY
             inputs = extractor.extract(request, body)
-            outcome = await route.invocation.invoke(inputs)
+            outcome = await route.invocation.invoke(inputs, self.runtime)
         except InputError as exc:
             return await input_problem(exc, scope["path"])(scope, request.receive, send)
         except UpstreamFailure as exc:
@@ -158,7 +160,7 @@ _JSON_CT = b"application/json"
 _BINARY_CT = b"application/octet-stream"
 
 
-async def _respond(send, status: int, body: bytes, content_type: bytes, length: int | None = None,
+async def _respond(send: Send, status: int, body: bytes, content_type: bytes, length: int | None = None,
                    extra: list[tuple[bytes, bytes]] | None = None) -> None:
     """Send a response as two ASGI messages: the hot path builds no Response object."""
     headers = [(b"content-type", content_type), (b"content-length", str(len(body) if length is None else length).encode())]
@@ -175,17 +177,17 @@ class RestApp:
     already a problem+json, and anything unexpected is caught in `_PathEndpoint`.
     """
 
-    def __init__(self, engine: Engine, api: RestApi):
+    def __init__(self, runtime: Runtime, api: RestApi):
         by_path: dict[str, list[Route]] = {}
         for route in api.routes:
             by_path.setdefault(route.path, []).append(route)
         self.router: Router[Any] = Router()
         for path, routes in by_path.items():
-            self.router.add(path, _PathEndpoint(routes, engine.options.max_body_bytes))
-        document = json.dumps(openapi_document(engine, api), ensure_ascii=False).encode()
+            self.router.add(path, _PathEndpoint(routes, runtime))
+        document = json.dumps(openapi_document(runtime.plan, api), ensure_ascii=False).encode()
         self.router.add("/openapi.json", _Static(document))
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             return await _lifespan(receive, send)
         if scope["type"] != "http":
@@ -209,7 +211,7 @@ class _Static:
     def __init__(self, body: bytes):
         self.body = body
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] not in ("GET", "HEAD"):
             response = problem(405, "Method not allowed", f"{scope['method']} is not served on {scope['path']}; allowed: GET, HEAD",
                                scope["path"], headers={"Allow": "GET, HEAD"})
@@ -217,7 +219,7 @@ class _Static:
         await _respond(send, 200, self.body if scope["method"] == "GET" else b"", _JSON_CT, len(self.body))
 
 
-async def _lifespan(receive, send) -> None:
+async def _lifespan(receive: Receive, send: Send) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
@@ -227,6 +229,6 @@ async def _lifespan(receive, send) -> None:
             return
 
 
-def build_app(engine: Engine, api: RestApi) -> ASGIApp:
+def build_app(runtime: Runtime, api: RestApi) -> ASGIApp:
     """The app for one REST exposure: its routes behind the probes and the auth guard."""
-    return protect(RestApp(engine, api), api.guard, engine.lifecycle)
+    return protect(RestApp(runtime, api), api.guard, runtime.lifecycle)

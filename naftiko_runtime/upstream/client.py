@@ -37,15 +37,11 @@ from naftiko_runtime.errors import (
     UpstreamTooLarge,
     UpstreamUnreachable,
 )
+from naftiko_runtime.settings import Settings, size_text
 from naftiko_runtime.upstream.request import Prepared
 
 log = logging.getLogger("naftiko.upstream")
 
-DEFAULT_TIMEOUT = 30.0
-DEFAULT_CONNECT_TIMEOUT = 10.0
-DEFAULT_RETRIES = 2
-DEFAULT_MAX_RESPONSE = 10 * 1024 * 1024
-DEFAULT_MAX_CONNECTIONS = 100
 BACKOFF_BASE = 0.1  # seconds; attempt n waits uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**n))
 BACKOFF_CAP = 2.0
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
@@ -67,27 +63,7 @@ class Transport(Protocol):
     async def close(self) -> None: ...
 
 
-@dataclass
-class ClientSettings:
-    """Per-upstream limits: `naftiko run` flags, overridden per consumes by `x-naftiko:`."""
-
-    timeout: float = DEFAULT_TIMEOUT  # the whole call: every attempt, and the waits between them
-    connect_timeout: float | None = None  # None: DEFAULT_CONNECT_TIMEOUT (never above `timeout`)
-    read_timeout: float | None = None  # longest silence while waiting for bytes; None: `timeout`
-    retries: int = DEFAULT_RETRIES  # extra attempts for idempotent methods
-    max_response_bytes: int = DEFAULT_MAX_RESPONSE
-    max_connections: int = DEFAULT_MAX_CONNECTIONS  # concurrent requests (and connections) per upstream
-
-    @property
-    def connect(self) -> float:
-        return min(self.connect_timeout or DEFAULT_CONNECT_TIMEOUT, self.timeout)
-
-    @property
-    def read(self) -> float:
-        return min(self.read_timeout or self.timeout, self.timeout)
-
-
-def retry_delay(method: str, outcome: Response | UpstreamFailure, attempt: int, settings: ClientSettings,
+def retry_delay(method: str, outcome: Response | UpstreamFailure, attempt: int, settings: Settings,
                 remaining: float, now: float | None = None) -> float | None:
     """Seconds to wait before the next attempt, or None when `outcome` is final.
 
@@ -135,18 +111,10 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return next((v for k, v in headers.items() if k.lower() == low), None)
 
 
-def size_text(n: int) -> str:
-    """`10 MiB` for round sizes, else bytes: limits are named in errors the way they were set."""
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= size and n % size == 0:
-            return f"{n // size} {unit}"
-    return f"{n:,} bytes"
-
-
 class HttpTransport:
     """The real upstream: a pooled aiohttp session, created lazily inside the running loop."""
 
-    def __init__(self, namespace: str, settings: ClientSettings, redact: list[str] | None = None):
+    def __init__(self, namespace: str, settings: Settings, redact: list[str] | None = None):
         self.namespace = namespace
         self.settings = settings
         self._session: aiohttp.ClientSession | None = None

@@ -15,12 +15,13 @@ import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 from naftiko_runtime.binds import BoundValues
-from naftiko_runtime.errors import InputError
+from naftiko_runtime.errors import CompileError, InputError
 from naftiko_runtime.capability.diagnostics import Diagnostics
 from naftiko_runtime.capability.model import Auth, Body, ConsumedOperation, Consumes, Param
+from naftiko_runtime.settings import Settings
 from naftiko_runtime.templates import MISSING, Ref, Template, to_text
 
 JSON_CT = "application/json"
@@ -93,37 +94,36 @@ class _Placed:
 
 
 class Upstream:
-    """One consumes namespace compiled once: its base URL and credentials.
+    """One consumes namespace compiled once: its base URL, credentials and client settings.
 
     The base URL is a constant after binding: a variable no bind declares is a startup error,
     because a caller must never choose the upstream host.
     """
 
-    def __init__(self, consumes: Consumes, ctx: CompileContext, base_uri: str | None = None):
-        self.namespace = consumes.namespace
-        problems: list[tuple[str, str]] = []
+    def __init__(self, namespace: str, base_url: str, auth: "AuthPlan", settings: Settings):
+        self.namespace = namespace
+        self.base_url = base_url
+        self.auth = auth
+        self.settings = settings
+
+    @classmethod
+    def compile(cls, consumes: Consumes, ctx: CompileContext, settings: Settings, base_uri: str | None = None) -> "Upstream | None":
+        """The compiled namespace, or None after reporting its problems to `ctx.diagnostics`."""
+        namespace = consumes.namespace
+        ok = True
         try:
-            self.auth = AuthPlan(consumes.auth, ctx, consumes.namespace)
-        except ValueError as exc:
-            problems.append(("authentication", str(exc)))
-            self.auth = AuthPlan(None, ctx, consumes.namespace)
+            auth = AuthPlan(consumes.auth, ctx, namespace)
+        except CompileError as exc:
+            ctx.diagnostics.error(consumes.auth.pos if consumes.auth is not None else consumes.pos, exc.message, exc.rule)
+            auth, ok = AuthPlan(None, ctx, namespace), False
         base = ctx.template(base_uri if base_uri is not None else consumes.base_uri)
-        for name, value in self.auth.path_vars.items():  # apikey placement `path` fills `{{key}}`
+        for name, value in auth.path_vars.items():  # apikey placement `path` fills `{{key}}`
             base = base.bind(lambda r, n=name, v=value: v if r.path == (n,) else MISSING)
         if not base.is_constant and not ctx.mock:
             names = ", ".join("{{" + r.text + "}}" for r in base.refs)
-            problems.append(("baseUri", f"baseUri of consumes '{self.namespace}' uses {names}, which no bind declares (a caller must never choose the upstream host)"))
-        if problems:
-            raise UpstreamError(problems)
-        self.base_url = base.constant() if base.is_constant else ""
-
-
-class UpstreamError(ValueError):
-    """Everything wrong with one consumes namespace: (field, message) pairs."""
-
-    def __init__(self, problems: list[tuple[str, str]]):
-        self.problems = problems
-        super().__init__("; ".join(m for _, m in problems))
+            ctx.diagnostics.error(consumes.pos, f"baseUri of consumes '{namespace}' uses {names}, which no bind declares (a caller must never choose the upstream host)", "unbound-variable")
+            ok = False
+        return cls(namespace, base.constant() if base.is_constant else "", auth, settings) if ok else None
 
 
 class RequestPlan:
@@ -302,7 +302,7 @@ def _constant(ctx: CompileContext, text: str, namespace: str) -> str:
     template = ctx.template(text)
     if not template.is_constant and not ctx.mock:
         names = ", ".join("{{" + r.text + "}}" for r in template.refs)
-        raise ValueError(f"authentication of consumes '{namespace}' uses {names}, which no bind declares")
+        raise CompileError(f"authentication of consumes '{namespace}' uses {names}, which no bind declares", "unbound-variable")
     return template.constant()
 
 
@@ -316,7 +316,7 @@ class BodyPlan:
         self.kind = body.kind
         self.content_type = self._TYPES.get(body.kind, JSON_CT)
         if body.kind == "multipart":
-            raise ValueError("multipartForm bodies are not supported by this runtime yet")
+            raise CompileError("multipartForm bodies are not supported by this runtime yet")
         if body.kind == "raw-json":
             self.compiled: Any = ctx.template(str(body.data), json_mode=True)
         elif body.kind in ("text", "xml", "sparql") or (body.kind == "form" and isinstance(body.data, str)):
@@ -364,9 +364,3 @@ def _render_tree(node: Any, lookup: Lookup) -> Any:
     if isinstance(node, list):
         return [v for v in (_render_tree(item, lookup) for item in node) if v is not MISSING]
     return node
-
-
-def split_base(url: str) -> tuple[str, str]:
-    """(scheme://host:port, path) of a base URI, for messages and connection pools."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}", parts.path

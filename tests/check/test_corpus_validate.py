@@ -13,7 +13,7 @@ import pytest
 
 from naftiko_runtime.binds import resolve_binds
 from naftiko_runtime.check.runner import FileResult, check_file
-from naftiko_runtime.engine import Engine, Options
+from naftiko_runtime.plan import compile_plan
 from naftiko_runtime.errors import CapabilityError
 from naftiko_runtime.capability.diagnostics import Diagnostics
 from naftiko_runtime.capability.load import load_capability
@@ -120,7 +120,7 @@ def run_refuses(name: str) -> bool:
     if cap is None or d.errors:
         return True
     try:
-        Engine(cap, resolve_binds(cap, path.parent, allow_missing=True), Options(mock=False))
+        compile_plan(cap, resolve_binds(cap, path.parent, allow_missing=True))
     except CapabilityError:
         return True
     return False

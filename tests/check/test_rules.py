@@ -418,7 +418,7 @@ def _rule_ids_in_source() -> set[str]:
 
     root = Path(__file__).resolve().parents[2] / "naftiko_runtime"
     ids: set[str] = set()
-    for module in [*root.glob("capability/*.py"), root / "engine.py", *root.glob("check/*.py")]:
+    for module in root.rglob("*.py"):
         for node in ast.walk(ast.parse(module.read_text())):
             if not isinstance(node, ast.Call) or not node.args:
                 continue

@@ -23,7 +23,8 @@ from mcp import Client, MCPError, StdioServerParameters
 
 from naftiko_runtime import __version__
 from naftiko_runtime.binds import resolve_binds
-from naftiko_runtime.engine import Engine, Options
+from naftiko_runtime.plan import compile_plan
+from naftiko_runtime.runtime import Runtime
 from naftiko_runtime.exposes.mcp import build_app, build_server, security_settings
 from naftiko_runtime.exposes.mcp_tools import ERROR_BODY_LIMIT, Toolset
 from naftiko_runtime.errors import CapabilityError
@@ -118,19 +119,19 @@ capability:
 DEMO_KEY = "demo-secret-7c1e"
 
 
-def demo_engine(base_uri: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, text: str = DEMO) -> Engine:
+def demo_engine(base_uri: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, text: str = DEMO) -> Runtime:
     monkeypatch.setenv("DEMO_KEY", DEMO_KEY)
     d = Diagnostics()
     cap = load_text(text, str(tmp_path / "demo.yaml"), tmp_path, d)
     assert cap is not None and not d.errors, [str(x) for x in d.errors]
-    return Engine(cap, resolve_binds(cap, tmp_path), Options(base_uris={"demo": base_uri}))
+    return Runtime(compile_plan(cap, resolve_binds(cap, tmp_path), base_uris={"demo": base_uri}))
 
 
 @pytest.fixture
-async def demo(echo: EchoUpstream, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[tuple[Client, Engine]]:
+async def demo(echo: EchoUpstream, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[tuple[Client, Runtime]]:
     engine = demo_engine(echo.base_url, monkeypatch, tmp_path)
     try:
-        async with Client(build_server(engine.mcp[0]), mode="legacy") as client:
+        async with Client(build_server(engine.plan.mcp[0], engine), mode="legacy") as client:
             yield client, engine
     finally:
         await engine.close()
@@ -175,7 +176,7 @@ async def test_bad_arguments_are_tool_errors_and_nothing_is_sent(demo, echo: Ech
     assert missing.is_error and "'id' is required (string: The item id.)" in text_of(missing)
     wrong = await client.call_tool("list-items", {"limit": "many"})
     assert wrong.is_error and "'limit' must be an integer, got a string" in text_of(wrong)
-    runner = Toolset(engine.mcp[0]).runners["get-item"]
+    runner = Toolset(engine.plan.mcp[0], engine).runners["get-item"]
     not_object = await runner.call(["x"])  # the SDK rejects this on the wire already; the runner does too
     assert not_object.is_error and "must be a JSON object" in text_of(not_object)
     assert echo.received == []
@@ -219,7 +220,7 @@ async def test_answer_that_breaks_the_declared_shape_is_an_error(demo, echo: Ech
 async def test_unreachable_upstream_names_it(monkeypatch, tmp_path):
     engine = demo_engine(f"http://127.0.0.1:{free_port()}", monkeypatch, tmp_path)
     try:
-        async with Client(build_server(engine.mcp[0])) as client:
+        async with Client(build_server(engine.plan.mcp[0], engine)) as client:
             result = await client.call_tool("get-item", {"id": "x"})
     finally:
         await engine.close()
@@ -228,12 +229,10 @@ async def test_unreachable_upstream_names_it(monkeypatch, tmp_path):
 
 async def test_an_internal_failure_is_a_safe_result_and_logged(demo, monkeypatch, caplog):
     client, engine = demo
-    invocation = engine.mcp[0].tools[1].invocation
-
-    async def boom(inputs):
+    async def boom(namespace, request):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(invocation, "invoke", boom)
+    monkeypatch.setattr(engine, "send", boom)
     with caplog.at_level(logging.ERROR, logger="naftiko.mcp"):
         result = await client.call_tool("get-item", {"id": "x"})
     assert result.is_error and "internal error" in text_of(result) and "secret internals" not in text_of(result)
@@ -252,8 +251,8 @@ JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json,
 @pytest.fixture(scope="module")
 def seed_app_url() -> Iterator[str]:
     cap = load_capability(REPO_ROOT / SEED)
-    engine = Engine(cap, resolve_binds(cap, REPO_ROOT, allow_missing=True), Options(mock=True))
-    with serve_asgi(build_app(engine, engine.mcp[0], "127.0.0.1")) as url:
+    engine = Runtime(compile_plan(cap, resolve_binds(cap, REPO_ROOT, allow_missing=True), mock=True))
+    with serve_asgi(build_app(engine, engine.plan.mcp[0], "127.0.0.1")) as url:
         yield url
 
 
@@ -282,7 +281,7 @@ def test_exposure_authentication_guards_the_endpoint(monkeypatch, tmp_path):
     guarded = DEMO.replace("    description: Demo tools for tests.\n",
                            "    description: Demo tools for tests.\n    authentication:\n      type: bearer\n      token: \"{{DEMO_KEY}}\"\n")
     engine = demo_engine("http://127.0.0.1:9", monkeypatch, tmp_path, guarded)
-    with serve_asgi(build_app(engine, engine.mcp[0])) as url:
+    with serve_asgi(build_app(engine, engine.plan.mcp[0])) as url:
         assert http_request("POST", url + "/mcp", json_body=INIT, headers=JSON_HEADERS).status == 401
         authorized = {**JSON_HEADERS, "Authorization": f"Bearer {DEMO_KEY}"}
         assert http_request("POST", url + "/", json_body=INIT, headers=authorized).status == 200
@@ -423,7 +422,7 @@ BROKEN = {
 SAMPLES = {"string": "x1", "integer": 1, "number": 1.5, "boolean": True, "array": ["a"], "object": {"k": "v"}}
 
 
-def corpus_engine(name: str) -> Engine:
+def corpus_engine(name: str) -> Runtime:
     """Load and compile on --mock, or raise with the first positioned error as text."""
     path = CORPUS / name
     d = Diagnostics()
@@ -431,14 +430,15 @@ def corpus_engine(name: str) -> Engine:
     if cap is None or d.errors:
         raise AssertionError(str(d.errors[0]))
     try:
-        return Engine(cap, resolve_binds(cap, path.parent, allow_missing=True), Options(mock=True))
+        return Runtime(compile_plan(cap, resolve_binds(cap, path.parent, allow_missing=True), mock=True))
     except CapabilityError as exc:
         raise AssertionError(str(exc.diagnostics[0])) from None
 
 
-def passes_inputs(tool) -> bool:
+def passes_inputs(tool, cap) -> bool:
     """Whether a call can carry caller values: `with` entries, declared inputs, or open consumed parameters."""
-    action, op = tool.tool.action, tool.invocation.op
+    action = tool.tool.action
+    op = cap.consumes[action.call[0]].operations[action.call[1]] if action.call else None
     consumed = [p for p in (op.params if op else []) if p.location != "environment" and p.value is None]
     return bool(action.with_ or action.inputs or consumed or (op and "{{" in op.path))
 
@@ -456,15 +456,15 @@ async def test_corpus_tools(name: str):
         assert BROKEN[name] in message and re.search(r"\.ya?ml:\d+:\d+: error: ", message), message
         return
     engine = corpus_engine(name)
-    assert engine.mcp, "a file with `type: mcp` yields at least one MCP exposure"
-    for api in engine.mcp:
-        tools = Toolset(api)
+    assert engine.plan.mcp, "a file with `type: mcp` yields at least one MCP exposure"
+    for api in engine.plan.mcp:
+        tools = Toolset(api, engine)
         assert [t.name for t in tools.listing.tools] == [t.name for t in api.exposure.tools]
         for tool, definition in zip(api.tools, tools.listing.tools):
             schema = definition.input_schema
             assert schema["type"] == "object" and len(schema.get("required", [])) == len(set(schema.get("required", [])))
             assert set(schema.get("required", [])) <= set(schema.get("properties", {}))
-            if passes_inputs(tool):
+            if passes_inputs(tool, engine.plan.cap):
                 assert schema.get("properties"), f"{tool.tool.name}: its call takes inputs but the schema lists none"
             args = {k: SAMPLES.get(v.get("type"), "x1") for k, v in schema.get("properties", {}).items()}
             result = await tools.call(definition.name, args)  # against the in-process mock upstream

@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from naftiko_runtime.binds import resolve_binds
-from naftiko_runtime.engine import Engine, Options
+from naftiko_runtime.plan import compile_plan
+from naftiko_runtime.runtime import Runtime
 from naftiko_runtime.exposes.rest import build_app
 from naftiko_runtime.errors import CapabilityError
 from naftiko_runtime.capability.diagnostics import Diagnostics
@@ -50,7 +51,7 @@ capability:
 """
 
 
-def engine_for(auth: str | None, monkeypatch, token: str = TOKEN) -> Engine:
+def engine_for(auth: str | None, monkeypatch, token: str = TOKEN) -> Runtime:
     """The capability with `auth` as its exposure's authentication (None: no authentication)."""
     for name, value in (("API_TOKEN", token), ("API_USER", USER), ("API_PASSWORD", PASSWORD)):
         monkeypatch.setenv(name, value)
@@ -58,13 +59,13 @@ def engine_for(auth: str | None, monkeypatch, token: str = TOKEN) -> Engine:
     text = CAP.format(auth=auth) if auth is not None else CAP.replace("    authentication: {auth}\n", "").format()
     cap = load_text(text, "cap.yaml", None, d)
     assert not d.errors, [str(x) for x in d.errors]
-    return Engine(cap, resolve_binds(cap, Path.cwd(), allow_missing=True), Options(mock=True))
+    return Runtime(compile_plan(cap, resolve_binds(cap, Path.cwd(), allow_missing=True), mock=True))
 
 
 def client_for(auth: str, monkeypatch, **kw) -> httpx.Client:
     engine = engine_for(auth, monkeypatch, **kw)
     engine.lifecycle.listening = True
-    return _SyncASGI(build_app(engine, engine.rest[0]))
+    return _SyncASGI(build_app(engine, engine.plan.rest[0]))
 
 
 class _SyncASGI:
@@ -186,8 +187,8 @@ def test_unusable_exposure_auth_stops_startup(monkeypatch, auth, fragment):
 
 def test_no_auth_declared_means_open(monkeypatch):
     engine = engine_for(None, monkeypatch)
-    assert engine.rest[0].guard is None
-    assert _SyncASGI(build_app(engine, engine.rest[0])).get("/things").status_code == 200
+    assert engine.plan.rest[0].guard is None
+    assert _SyncASGI(build_app(engine, engine.plan.rest[0])).get("/things").status_code == 200
 
 
 def test_openapi_declares_the_scheme(monkeypatch):

@@ -6,13 +6,12 @@ import email.utils
 
 import pytest
 
-from naftiko_runtime.engine import apply_extension
 from naftiko_runtime.errors import UpstreamBusy, UpstreamTimeout, UpstreamUnreachable
-from naftiko_runtime.upstream.client import (BACKOFF_CAP, ClientSettings, Response, parse_retry_after, retry_delay,
-                                             size_text)
+from naftiko_runtime.settings import Settings, size_text
+from naftiko_runtime.upstream.client import BACKOFF_CAP, Response, parse_retry_after, retry_delay
 
 NOW = 1_800_000_000.0
-SETTINGS = ClientSettings()
+SETTINGS = Settings()
 
 
 def answer(status: int, **headers: str) -> Response:
@@ -50,11 +49,11 @@ def test_other_statuses_are_final(status):
 
 def test_retry_count_is_bounded():
     assert retry_delay("GET", answer(503), SETTINGS.retries, SETTINGS, 30) is None
-    assert retry_delay("GET", answer(503), 0, ClientSettings(retries=0), 30) is None
+    assert retry_delay("GET", answer(503), 0, Settings(retries=0), 30) is None
 
 
 def test_backoff_is_full_jitter_and_capped():
-    delays = [retry_delay("GET", answer(503), attempt, ClientSettings(retries=99), 999) for attempt in range(20) for _ in range(20)]
+    delays = [retry_delay("GET", answer(503), attempt, Settings(retries=99), 999) for attempt in range(20) for _ in range(20)]
     assert all(0 <= d <= BACKOFF_CAP for d in delays)
     assert max(delays) > BACKOFF_CAP / 2 and min(delays) < 0.05
 
@@ -72,14 +71,14 @@ def test_only_retryable_failures_are_retried():
 
 def test_timeouts_resolve_within_the_total_budget():
     assert (SETTINGS.connect, SETTINGS.read) == (10.0, 30.0)
-    tight = ClientSettings(timeout=2, connect_timeout=5, read_timeout=9)
+    tight = Settings(timeout=2, connect_timeout=5, read_timeout=9)
     assert (tight.connect, tight.read) == (2, 2)
 
 
 def test_extension_sets_per_upstream_values():
-    settings = ClientSettings()
-    assert apply_extension(settings, {"connectTimeout": 0.5, "readTimeout": "4", "retries": 0, "maxConnections": 8,
-                                      "maxResponseBytes": 1024, "timeout": 9}) == []
+    settings, problems = Settings().with_extension({"connectTimeout": 0.5, "readTimeout": "4", "retries": 0, "maxConnections": 8,
+                                                    "maxResponseBytes": "1KiB", "timeout": 9})
+    assert problems == []
     assert (settings.connect_timeout, settings.read_timeout, settings.retries) == (0.5, 4.0, 0)
     assert (settings.max_connections, settings.max_response_bytes, settings.timeout) == (8, 1024, 9.0)
 
@@ -88,7 +87,7 @@ def test_extension_sets_per_upstream_values():
                                            ({"retries": 1.5}, "whole number"), ({"readTimeout": "soon"}, "number of seconds"),
                                            ({"maxConnections": 0}, ">= 1"), ({"timeout": True}, "number of seconds")])
 def test_extension_mistakes_are_named(ext, fragment):
-    problems = apply_extension(ClientSettings(), ext)
+    _, problems = Settings().with_extension(ext)
     assert len(problems) == 1 and fragment in problems[0]
 
 

@@ -8,6 +8,7 @@ import pytest
 from naftiko_runtime.binds import BoundValues
 from naftiko_runtime.errors import InputError
 from naftiko_runtime.capability.load import load_text
+from naftiko_runtime.settings import Settings
 from naftiko_runtime.upstream.request import CompileContext, RequestPlan, Upstream
 
 CAP = """naftiko: 1.0.0-alpha2
@@ -63,7 +64,7 @@ def plan(op: str, auth: str = "{type: bearer, token: '{{TOKEN}}'}", mock: bool =
     cap = load_text(CAP.format(auth=auth), "cap.yaml")
     ctx = CompileContext(BINDS, frozenset({"tools", "rest"}), mock=mock)
     consumes = cap.consumes["api"]
-    return RequestPlan(Upstream(consumes, ctx), consumes.operations[op], ctx)
+    return RequestPlan(Upstream.compile(consumes, ctx, Settings()), consumes.operations[op], ctx)
 
 
 def test_path_values_are_encoded_per_segment_and_absent_query_omitted():
@@ -129,6 +130,9 @@ def test_auth_forms():
 
 
 def test_auth_naming_an_unknown_variable_is_a_startup_error():
-    with pytest.raises(ValueError, match=r"\{\{NOPE\}\}, which no bind declares"):
-        plan("get", "{type: bearer, token: '{{NOPE}}'}")
+    cap = load_text(CAP.format(auth="{type: bearer, token: '{{NOPE}}'}"), "cap.yaml")
+    ctx = CompileContext(BINDS, frozenset({"tools", "rest"}))
+    assert Upstream.compile(cap.consumes["api"], ctx, Settings()) is None
+    [error] = ctx.diagnostics.errors
+    assert "{{NOPE}}, which no bind declares" in error.message and error.rule == "unbound-variable"
     plan("get", "{type: bearer, token: '{{NOPE}}'}", mock=True)  # mock mode does not need credentials

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from naftiko_runtime.binds import resolve_binds
-from naftiko_runtime.engine import Engine, Options
+from naftiko_runtime.plan import Plan, compile_plan
+from naftiko_runtime.runtime import Runtime
 from naftiko_runtime.errors import CapabilityError
 from naftiko_runtime.capability.diagnostics import Diagnostics
 from naftiko_runtime.capability.load import load_capability, load_text
@@ -13,16 +14,16 @@ from naftiko_runtime.capability.load import load_capability, load_text
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def engine_for(text: str, mock: bool = True) -> Engine:
+def engine_for(text: str, mock: bool = True) -> Plan:
     d = Diagnostics()
     cap = load_text(text, "cap.yaml", None, d)
     assert not d.errors, [str(x) for x in d.errors]
-    return Engine(cap, resolve_binds(cap, Path.cwd(), allow_missing=True), Options(mock=mock))
+    return compile_plan(cap, resolve_binds(cap, Path.cwd(), allow_missing=True), mock=mock)
 
 
 def test_seed_routes_take_the_vapi_shape():
     cap = load_capability(ROOT / "capabilities" / "vapi-sessions.yaml")
-    engine = Engine(cap, resolve_binds(cap, ROOT, allow_missing=True), Options(mock=True))
+    engine = compile_plan(cap, resolve_binds(cap, ROOT, allow_missing=True), mock=True)
     routes = [(r.method, r.path) for r in engine.rest[0].routes]
     assert routes == [("POST", "/v1/session"), ("GET", "/v1/session"), ("GET", "/v1/session/{id}"),
                       ("PATCH", "/v1/session/{id}"), ("DELETE", "/v1/session/{id}")]
@@ -104,5 +105,5 @@ def test_mock_outputs_render_their_templates_with_the_inputs():
 
     engine = engine_for(STATIC)
     [tool] = engine.mcp[0].tools
-    outcome = asyncio.run(tool.invocation.invoke({"imo": "IMO-9321483"}))
+    outcome = asyncio.run(tool.invocation.invoke({"imo": "IMO-9321483"}, Runtime(engine)))
     assert outcome.status == 200 and outcome.value == {"imo": "IMO-9321483", "label": "Ship IMO-9321483 ()"}

@@ -1,0 +1,188 @@
+"""The invocation core: each exposed operation or tool compiles once into an immutable pipeline.
+
+```
+inputs -> check (Checker) -> `with` (WithPlan) -> arguments -> handler -> Outcome
+                                                   |
+                   CallStage:   build the request, send it through the runtime, shape the answer
+                   StaticStage: mock outputs rendered from the arguments (no upstream)
+```
+
+A handler is an async callable `(Exchange) -> Outcome`. Features that act around a stage (steps,
+metrics, caching...) wrap a handler in another when the plan is compiled, so adapters (REST, MCP,
+the CLI) never change: they turn a request into an `inputs` dict, call `Invocation.invoke`, and
+render the `Outcome`. Nothing here opens a socket: the per-process `Runtime` passed to `invoke`
+owns the transports, so the same compiled plan serves every worker and every reload.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+from naftiko_runtime.capability.model import OutputParam, WithRef
+from naftiko_runtime.inputs import Checker, Input, json_schema
+from naftiko_runtime.shaping import NOTHING, Shaper
+from naftiko_runtime.templates import MISSING, Template, to_text
+from naftiko_runtime.upstream.request import CompileContext, RequestPlan, lookup_in
+
+if TYPE_CHECKING:
+    from naftiko_runtime.runtime import Runtime
+
+JSON_CT = "application/json"
+
+
+@dataclass
+class Outcome:
+    """What an action produced: the upstream status, and either raw bytes or a shaped value."""
+
+    status: int
+    body: bytes
+    content_type: str | None
+    value: Any = NOTHING  # the shaped value when outputs reshaped the body
+    retry_after: str | None = None  # the upstream's Retry-After on a 429/503, passed on to the caller
+
+    @property
+    def ok(self) -> bool:
+        return self.status < 400
+
+
+class Exchange:
+    """The state of one call as it moves through the stages."""
+
+    __slots__ = ("args", "runtime")
+
+    def __init__(self, args: dict[str, Any], runtime: "Runtime"):
+        self.args = args  # inputs with `with` applied: what templates and the request read
+        self.runtime = runtime  # this process's transports (and, later, its observers)
+
+
+Handler = Callable[[Exchange], Awaitable[Outcome]]
+
+
+class WithPlan:
+    """Compiled `with` entries: inputs pass by name, then each entry copies, renders or sets a value."""
+
+    __slots__ = ("entries",)
+
+    def __init__(self, with_: dict[str, Any], ctx: CompileContext):
+        self.entries = tuple((key, *_compile_with(value, ctx)) for key, value in with_.items())
+
+    def apply(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        args = dict(inputs)
+        if not self.entries:
+            return args
+        lookup = lookup_in(inputs)
+        for key, kind, payload in self.entries:
+            if kind == "ref":
+                if payload in inputs:
+                    args[key] = inputs[payload]
+                elif key != payload:
+                    args.pop(key, None)
+            elif kind == "template":
+                value = payload.render_value(lookup)
+                if value is not MISSING:
+                    args[key] = value
+            else:
+                args[key] = payload
+        return args
+
+
+def _compile_with(value: Any, ctx: CompileContext) -> tuple[str, Any]:
+    if isinstance(value, WithRef):
+        return "ref", value.name
+    if isinstance(value, str) and "{{" in value:
+        template: Template = ctx.template(value)
+        if template.is_constant:
+            return "literal", template.constant()
+        return "template", template
+    return "literal", value
+
+
+class Invocation:
+    """An exposed operation or tool compiled into its pipeline. Never changed after compiling."""
+
+    __slots__ = ("name", "inputs", "checker", "input_schema", "output_schema", "upstream", "_with", "_handler")
+
+    def __init__(self, name: str, inputs: tuple[Input, ...], with_plan: WithPlan, handler: Handler,
+                 output_schema: dict[str, Any] | None = None, upstream: str | None = None):
+        self.name = name
+        self.inputs = inputs
+        self.checker = Checker(inputs)
+        self.input_schema = json_schema(inputs)
+        self.output_schema = output_schema  # what a successful shaped result satisfies, when declared
+        self.upstream = upstream  # the consumes namespace a single-call pipeline sends to (for messages)
+        self._with = with_plan
+        self._handler = handler
+
+    def arguments(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        return self._with.apply(inputs)
+
+    async def invoke(self, inputs: dict[str, Any], runtime: "Runtime") -> Outcome:
+        """Check inputs, run the pipeline. Raises InputError / UpstreamFailure (RequestError)."""
+        self.checker.check(inputs)
+        return await self._handler(Exchange(self._with.apply(inputs), runtime))
+
+
+class OutputValues:
+    """Every string `value` template of an output tree, compiled at load, rendered per call."""
+
+    __slots__ = ("templates",)
+
+    def __init__(self, outputs: list[OutputParam], ctx: CompileContext):
+        self.templates = {text: ctx.template(text) for text in _value_texts(outputs)}
+
+    def renderer(self, args: dict[str, Any]) -> Callable[[str], Any]:
+        lookup = lookup_in(args)
+        return lambda text: self.templates[text].render(lookup)
+
+
+def _value_texts(outputs: list[OutputParam]) -> set[str]:
+    found: set[str] = set()
+    for out in outputs:
+        if isinstance(out.value, str):
+            found.add(out.value)
+        found |= _value_texts(list(out.properties.values()) + ([out.items] if out.items else []))
+    return found
+
+
+class CallStage:
+    """One upstream call: build the request from the arguments, send it, shape a 2xx answer."""
+
+    __slots__ = ("plan", "namespace", "shaper", "values")
+
+    def __init__(self, plan: RequestPlan, shaper: Shaper, values: OutputValues):
+        self.plan = plan
+        self.namespace = plan.namespace
+        self.shaper = shaper
+        self.values = values
+
+    async def __call__(self, x: Exchange) -> Outcome:
+        response = await x.runtime.send(self.namespace, self.plan.build(x.args))
+        if response.status >= 400:
+            retry_after = response.headers.get("Retry-After") if response.status in (429, 503) else None
+            return Outcome(response.status, response.body, response.content_type, retry_after=retry_after)
+        if self.shaper.identity:
+            return Outcome(response.status, response.body, response.content_type)
+        value = self.shaper.shape(response.body, response.content_type, self.values.renderer(x.args))
+        if value is NOTHING:
+            return Outcome(response.status, response.body, response.content_type)
+        return Outcome(response.status, b"", JSON_CT, value)
+
+
+class StaticStage:
+    """Mock-mode outputs (no call): named static values, templates rendered with the arguments."""
+
+    __slots__ = ("outputs", "values")
+
+    def __init__(self, outputs: list[OutputParam], values: OutputValues):
+        self.outputs = tuple(out for out in outputs if out.value is not None)
+        self.values = values
+
+    async def __call__(self, x: Exchange) -> Outcome:
+        lookup = lookup_in(x.args)
+        result: dict[str, Any] = {}
+        for out in self.outputs:
+            value = self.values.templates[out.value].render(lookup) if isinstance(out.value, str) else to_text(out.value)
+            result[out.name or "value"] = value
+        return Outcome(200, b"", JSON_CT, result)
+

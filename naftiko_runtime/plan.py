@@ -1,0 +1,241 @@
+"""Compile a loaded capability into a `Plan`: everything adapters need, decided once, with no I/O.
+
+A plan holds no socket, session or task: `naftiko validate` builds one to learn what `run` would
+refuse, a reload builds the next one while the current keeps serving, and workers share one built
+before they start. The per-process part (transports, lifecycle) is `runtime.Runtime`.
+
+Every problem is collected, not just the first, so `naftiko run` can list them all with their
+positions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Mapping
+
+from naftiko_runtime.binds import BoundValues
+from naftiko_runtime.capability.diagnostics import Diagnostics, Pos
+from naftiko_runtime.capability.model import (
+    Action,
+    Capability,
+    ConsumedOperation,
+    McpExposure,
+    RestExposure,
+    RestOperation,
+    Tool,
+)
+from naftiko_runtime.errors import CapabilityError, CompileError
+from naftiko_runtime.exposes.auth import Guard, compile_guard, credential_values
+from naftiko_runtime.inputs import Input, derive_inputs
+from naftiko_runtime.pipeline import CallStage, Handler, Invocation, OutputValues, StaticStage, WithPlan
+from naftiko_runtime.settings import Settings
+from naftiko_runtime.shaping import Shaper
+from naftiko_runtime.templates import MISSING, Ref
+from naftiko_runtime.upstream.request import CompileContext, RequestPlan, Upstream
+
+_ROUTE_VAR = re.compile(r"\{([^{}/]+)\}")
+INPUT_PREFIXES = ("rest", "tools", "mcp", "inputs")  # `{{tools.x}}` and the like name input x
+UNSUPPORTED_UPSTREAM_AUTH = ("unsupported", "oauth2", "digest")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One REST operation as served: method, final path, and its invocation."""
+
+    method: str
+    path: str
+    operation: RestOperation
+    invocation: Invocation
+
+
+@dataclass(frozen=True)
+class RestApi:
+    exposure: RestExposure
+    routes: tuple[Route, ...]
+    guard: Guard | None = None
+
+
+@dataclass(frozen=True)
+class McpTool:
+    tool: Tool
+    invocation: Invocation
+
+
+@dataclass(frozen=True)
+class McpApi:
+    exposure: McpExposure
+    tools: tuple[McpTool, ...]
+    guard: Guard | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A capability compiled against its bind values and settings, ready for any process to serve."""
+
+    cap: Capability
+    settings: Settings
+    mock: bool
+    upstreams: Mapping[str, Upstream]  # consumes namespace -> base URL, credentials, its settings
+    rest: tuple[RestApi, ...]
+    mcp: tuple[McpApi, ...]
+    credentials: tuple[str, ...] = ()  # credential values an upstream must never echo back to a caller
+    diagnostics: Diagnostics = field(default_factory=Diagnostics)  # what compiling noticed (warnings)
+
+
+def compile_plan(cap: Capability, binds: BoundValues, settings: Settings | None = None, *,
+                 mock: bool = False, base_uris: Mapping[str, str] | None = None) -> Plan:
+    """Compile `cap`; raises CapabilityError listing every error found."""
+    return _Compiler(cap, binds, settings or Settings(), mock, dict(base_uris or {})).plan()
+
+
+class _Compiler:
+    def __init__(self, cap: Capability, binds: BoundValues, settings: Settings, mock: bool, base_uris: dict[str, str]):
+        self.cap = cap
+        self.settings = settings
+        self.mock = mock
+        self.base_uris = base_uris
+        self.diagnostics = Diagnostics()
+        prefixes = frozenset({*INPUT_PREFIXES, *cap.exposure_namespaces()})
+        self.ctx = CompileContext(binds, prefixes, self.diagnostics, mock=mock)
+
+    def plan(self) -> Plan:
+        upstreams = self._upstreams()
+        rest = tuple(self._rest(e, upstreams) for e in self.cap.rest)
+        mcp = tuple(self._mcp(e, upstreams) for e in self.cap.mcp)
+        if self.diagnostics.errors:
+            raise CapabilityError(self.diagnostics.errors)
+        auths = [c.auth for c in self.cap.consumes.values()] + [e.auth for e in (*self.cap.rest, *self.cap.mcp)]
+        credentials = tuple(v for auth in auths for v in credential_values(auth, self.ctx))
+        return Plan(self.cap, self.settings, self.mock, upstreams, rest, mcp, credentials, self.diagnostics)
+
+    # ------------------------------------------------------------------ upstreams
+
+    def _upstreams(self) -> dict[str, Upstream]:
+        out: dict[str, Upstream] = {}
+        for ns, consumes in self.cap.consumes.items():
+            settings, problems = self.settings.with_extension(consumes.settings)
+            for problem in problems:
+                self.diagnostics.error(consumes.pos, f"consumes '{ns}': x-naftiko: {problem}", "bad-extension")
+            if consumes.auth is not None and consumes.auth.kind in UNSUPPORTED_UPSTREAM_AUTH and not self.mock:
+                self.diagnostics.error(consumes.auth.pos, f"authentication type '{consumes.auth.original_type}' on consumes '{ns}' is not supported by this runtime (bearer, apikey and basic are); requests would go out unauthenticated", "unsupported-auth")
+            upstream = Upstream.compile(consumes, self.ctx, settings, self.base_uris.get(ns))
+            if upstream is not None:
+                out[ns] = upstream
+        return out
+
+    # ------------------------------------------------------------------ invocations
+
+    def _target(self, label: str, action: Action) -> ConsumedOperation | None:
+        if action.call is None:
+            return None
+        namespace, op_name = action.call
+        consumes = self.cap.consumes.get(namespace)
+        if consumes is None:
+            raise CompileError(f"{label}: call '{namespace}.{op_name}' names no consumes namespace; known: {', '.join(self.cap.consumes) or 'none'}")
+        op = consumes.operations.get(op_name)
+        if op is None:
+            known = ", ".join(sorted(consumes.operations)) or "none"
+            raise CompileError(f"{label}: call '{namespace}.{op_name}' names no operation of '{namespace}'; known: {known}")
+        return op
+
+    def _handler(self, label: str, action: Action, op: ConsumedOperation | None, upstreams: dict[str, Upstream]) -> Handler | None:
+        values = OutputValues(action.outputs, self.ctx)
+        if op is None:
+            if not action.outputs:
+                raise CompileError(f"{label}: has no `call` and no static outputs, so it has nothing to do")
+            return StaticStage(action.outputs, values)
+        upstream = upstreams.get(op.namespace)
+        if upstream is None:  # the namespace failed to compile; its own error is already reported
+            return None
+        return CallStage(RequestPlan(upstream, op, self.ctx), Shaper(action.outputs, op.output_format), values)
+
+    def _inputs(self, action: Action, op: ConsumedOperation | None) -> list[Input]:
+        is_bind = lambda path: self.ctx.binds.lookup(Ref(path)) is not MISSING  # noqa: E731
+        return derive_inputs(action, op, is_bind, self.ctx.prefixes)
+
+    def _invocation(self, label: str, action: Action, pos: Pos, upstreams: dict[str, Upstream],
+                    route: str | None = None) -> tuple[Invocation, str | None] | None:
+        """The compiled pipeline and, for REST, the path as served; None after reporting a problem."""
+        try:
+            op = self._target(label, action)
+            handler = self._handler(label, action, op, upstreams)
+            if handler is None:
+                return None
+            inputs = self._inputs(action, op)
+            if route is not None:
+                route, inputs = route_with_inputs(route, inputs)
+            shaper = handler.shaper if isinstance(handler, CallStage) else None
+            invocation = Invocation(label, tuple(inputs), WithPlan(action.with_, self.ctx), handler,
+                                    shaper.output_schema if shaper else None, op.namespace if op else None)
+            return invocation, route
+        except CompileError as exc:
+            self.diagnostics.error(exc.pos or action.call_pos or pos, exc.message, exc.rule)
+            return None
+
+    def _guard(self, namespace: str, auth) -> Guard | None:
+        try:
+            return compile_guard(auth, self.ctx, namespace)
+        except CompileError as exc:
+            self.diagnostics.error(auth.pos, exc.message, exc.rule)
+            return None
+
+    # ------------------------------------------------------------------ exposures
+
+    def _rest(self, exposure: RestExposure, upstreams: dict[str, Upstream]) -> RestApi:
+        routes: list[Route] = []
+        seen: dict[tuple[str, str], Route] = {}
+        for op in exposure.operations:
+            compiled = self._invocation(f"operation '{op.name or f'{op.method} {op.path}'}'", op.action, op.pos, upstreams, op.path)
+            if compiled is None:
+                continue
+            invocation, path = compiled
+            route = Route(op.method, path or op.path, op, invocation)
+            key = (op.method, _ROUTE_VAR.sub("{}", route.path))
+            if key in seen:
+                other = seen[key].operation
+                self.diagnostics.error(op.pos, f"{op.method} {route.path} is served twice in '{exposure.namespace}': '{op.name or op.action.call}' here and '{other.name or other.action.call}' at line {other.pos.line}; give one a different path or method", "duplicate-route")
+                continue
+            seen[key] = route
+            routes.append(route)
+        return RestApi(exposure, tuple(routes), self._guard(exposure.namespace, exposure.auth))
+
+    def _mcp(self, exposure: McpExposure, upstreams: dict[str, Upstream]) -> McpApi:
+        tools: list[McpTool] = []
+        names: dict[str, Pos] = {}
+        for tool in exposure.tools:
+            if tool.name in names:
+                self.diagnostics.error(tool.pos, f"tool '{tool.name}' is declared twice in '{exposure.namespace}' (first at line {names[tool.name].line})", "duplicate-tool")
+                continue
+            names[tool.name] = tool.pos
+            compiled = self._invocation(f"tool '{tool.name}'", tool.action, tool.pos, upstreams)
+            if compiled is not None:
+                tools.append(McpTool(tool, compiled[0]))
+        return McpApi(exposure, tuple(tools), self._guard(exposure.namespace, exposure.auth))
+
+
+def _loose(name: str) -> str:
+    return name.lower().replace("-", "").replace("_", "")
+
+
+def route_with_inputs(path: str, inputs: list[Input]) -> tuple[str, list[Input]]:
+    """The route as served and the inputs it implies; `inputs` is not changed.
+
+    Path inputs the route does not bind become trailing segments (`/v1/session` ->
+    `/v1/session/{id}`). A route variable that differs from an input only in case, `-` or `_`
+    (`{orgname}` for input `orgName`) is renamed to the input, which is what its author meant.
+    Every route variable is a required path input, declared or not.
+    """
+    names = {i.name for i in inputs}
+    loose = {_loose(i.name): i.name for i in inputs}
+    for var in _ROUTE_VAR.findall(path):
+        if var not in names and _loose(var) in loose:
+            path = path.replace("{" + var + "}", "{" + loose[_loose(var)] + "}")
+    present = set(_ROUTE_VAR.findall(path))
+    for inp in inputs:
+        if inp.location == "path" and inp.name not in present:
+            path = path.rstrip("/") + "/{" + inp.name + "}"
+            present.add(inp.name)
+    out = [replace(i, location="path", required=True) if i.name in present else i for i in inputs]
+    out += [Input(name=name, location="path", required=True) for name in dict.fromkeys(_ROUTE_VAR.findall(path)) if name not in names]
+    return path, out
