@@ -289,6 +289,7 @@ class Settings:
     memory_rest: tuple[int, int] = (10_000, 100_000)
     memory_mcp: tuple[int, int] = (10_000, 40_000)
     only: tuple[str, ...] = ()
+    baseline: str = ""  # a git revision measured as `naftiko@REV` beside the working tree (REST and MCP rows)
 
     def wants(self, part: str) -> bool:
         return not self.only or part in self.only
@@ -431,9 +432,19 @@ def naftiko_command() -> str:
     return str(script) if script.exists() else shutil.which("naftiko") or "naftiko"
 
 
-def naftiko_argv(capability: Path, stub_port: int, rest_port: int, mcp_port: int) -> list[str]:
-    """`naftiko run ...` on free ports against the stub."""
-    naftiko = [naftiko_command()]
+def baseline_tree(rev: str) -> Path:
+    """A checkout of `rev` (a git worktree under bench/results/), to run the runtime as it was."""
+    sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", rev], check=True, capture_output=True, text=True).stdout.strip()
+    tree = ROOT / "bench" / "results" / f"baseline-{sha}"
+    if not (tree / "naftiko_runtime").is_dir():
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--force", str(tree), sha], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return tree
+
+
+def naftiko_argv(capability: Path, stub_port: int, rest_port: int, mcp_port: int, source: Path | None = None) -> list[str]:
+    """`naftiko run ...` on free ports against the stub; with `source`, the runtime of that checkout."""
+    naftiko = [naftiko_command()] if source is None else ["env", "-C", str(source), sys.executable, "-m", "naftiko_runtime"]
     return [*naftiko, "run", str(capability), "--base-uri", f"sessions-sessions=http://127.0.0.1:{stub_port}",
             "--port", f"sessions-sessions-rest={rest_port}", "--port", f"sessions-sessions-mcp={mcp_port}",
             "--log-level", "warning"]
@@ -449,9 +460,10 @@ class Naftiko:
     mcp_problem: str | None
 
 
-def start_naftiko(procs: Processes, name: str, capability: Path, stub_port: int, core: int, prefix: str = "") -> Naftiko:
+def start_naftiko(procs: Processes, name: str, capability: Path, stub_port: int, core: int, prefix: str = "",
+                  source: Path | None = None) -> Naftiko:
     rest_port, mcp_port = free_port(), free_port()
-    proc = procs.start(name, naftiko_argv(capability, stub_port, rest_port, mcp_port), core, env={"VAPI_API_KEY": API_KEY})
+    proc = procs.start(name, naftiko_argv(capability, stub_port, rest_port, mcp_port, source), core, env={"VAPI_API_KEY": API_KEY})
     route = f"/v1/{prefix}/session/{SESSION_ID}" if prefix else f"/v1/session/{SESSION_ID}"
     startup = wait_ready(proc, rest_ok(rest_port, route))
     tool = f"{prefix}-{TOOL}" if prefix else TOOL
@@ -532,6 +544,11 @@ def run(settings: Settings) -> dict[str, Any]:
         if nk.mcp_problem:
             report["notes"].append(f"naftiko MCP exposure not measurable: {nk.mcp_problem}")
             print(f"naftiko: MCP exposure not measurable: {nk.mcp_problem}", flush=True)
+        base: Naftiko | None = None
+        if s.baseline:
+            base = start_naftiko(procs, "naftiko-baseline", SEED, stub_port, s.server_core, source=baseline_tree(s.baseline))
+            st["baseline_s"] = base.startup_s
+            print(f"naftiko@{s.baseline}: ready in {base.startup_s:.3f} s", flush=True)
         big: Naftiko | None = None
         if s.wants("large"):
             big = start_naftiko(procs, "naftiko-500", large, stub_port, s.server_core, prefix=LARGE_PREFIX)
@@ -563,6 +580,8 @@ def run(settings: Settings) -> dict[str, Any]:
                      Variant("nginx proxy_pass", "rest", Target(f"http://127.0.0.1:{edge_port}/v1/session/{SESSION_ID}"), edge, stub),
                      Variant("hand-written aiohttp", "rest", Target(f"http://127.0.0.1:{port}/v1/session/{SESSION_ID}"), hand, stub),
                      Variant("naftiko", "rest", Target(f"http://127.0.0.1:{nk.rest_port}/v1/session/{SESSION_ID}"), nk.proc, stub)]
+            if base is not None:
+                rest.append(Variant(f"naftiko@{s.baseline}", "rest", Target(f"http://127.0.0.1:{base.rest_port}/v1/session/{SESSION_ID}"), base.proc, stub))
             if big is not None:
                 rest.append(Variant("naftiko 500-op", "rest", Target(f"http://127.0.0.1:{big.rest_port}/v1/{LARGE_PREFIX}/session/{SESSION_ID}"), big.proc, stub))
         if s.wants("mcp"):
@@ -572,6 +591,8 @@ def run(settings: Settings) -> dict[str, Any]:
             mcp.append(Variant("bare SDK no-op", "mcp", Target(f"http://127.0.0.1:{port}/mcp", TOOL), bare, None))
             if not nk.mcp_problem:
                 mcp.append(Variant("naftiko", "mcp", Target(f"http://127.0.0.1:{nk.mcp_port}/mcp", TOOL), nk.proc, stub))
+            if base is not None and not base.mcp_problem:
+                mcp.append(Variant(f"naftiko@{s.baseline}", "mcp", Target(f"http://127.0.0.1:{base.mcp_port}/mcp", TOOL), base.proc, stub))
             if big is not None and not big.mcp_problem:
                 mcp.append(Variant("naftiko 500-op", "mcp", Target(f"http://127.0.0.1:{big.mcp_port}/mcp", f"{LARGE_PREFIX}-{TOOL}"), big.proc, stub))
             if FASTMCP_PYTHON.exists():
@@ -698,6 +719,10 @@ def ratios(report: dict[str, Any]) -> list[dict[str, Any]]:
         counts = mem.get(f"{kind}_counts")
         if counts:
             add(f"RSS growth {counts[0] // 1000}k -> {counts[1] // 1000}k {kind.upper()} requests", mem.get(f"{kind}_growth"), "<= 10%", lambda v: v <= 0.10, "")
+    base = report["settings"].get("baseline")
+    if base:
+        for kind, c in (("rest", 1), ("rest", 32), ("mcp", 8), ("mcp", 32)):
+            add(f"{kind.upper()} req/s vs naftiko@{base}, c={c}", div(rps("naftiko", kind, c), rps(f"naftiko@{base}", kind, c)), ">= 0.97x", lambda v: v >= 0.97, "x")
     add("500-op REST req/s vs seed, c=32", div(rps("naftiko 500-op", "rest", 32), rps("naftiko", "rest", 32)), "same (>= 0.95x)", lambda v: v >= 0.95, "x")
     add("500-op MCP req/s vs seed, c=8", div(rps("naftiko 500-op", "mcp", 8), rps("naftiko", "mcp", 8)), "same (>= 0.95x)", lambda v: v >= 0.95, "x")
     add("500-op naftiko run ready", _round(st.get("naftiko_500_s")), "<= 3.0 s", lambda v: v <= 3.0, " s")
@@ -925,6 +950,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", default=[], choices=["rest", "mcp", "startup", "memory", "large"])
     parser.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
                         help="first wait up to SECONDS for the 1-minute load average to drop under 0.5 (other users)")
+    parser.add_argument("--baseline", default="", metavar="REV", help="also measure the runtime of git revision REV (rows `naftiko@REV`), side by side")
     parser.add_argument("--quick", action="store_true", help="1 s cells, 1 s warmup, small RSS phase: checks the harness only")
     parser.add_argument("--target", choices=["rest", "mcp", "handwritten", "startup", "startup-500"], default="rest",
                         help="profile: what to load at c=32 (rest, mcp, handwritten), or startup / startup-500 with cProfile")
@@ -932,7 +958,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20, help="profile: seconds of sampling")
     parser.add_argument("--rate", type=int, default=250, help="profile: samples per second")
     args = parser.parse_args(argv)
-    settings = Settings(duration=args.duration, warmup=args.warmup, rounds=args.rounds, only=tuple(args.only),
+    settings = Settings(duration=args.duration, warmup=args.warmup, rounds=args.rounds, only=tuple(args.only), baseline=args.baseline,
                         concurrency=tuple(int(c) for c in args.concurrency.split(",")))
     if args.quick:
         settings = dataclasses.replace(settings, duration=1, warmup=1, rounds=1, startup_repeats=2, memory_rest=(1000, 5000), memory_mcp=(1000, 3000))
