@@ -38,6 +38,7 @@ from naftiko_runtime.errors import (
     UpstreamUnreachable,
 )
 from naftiko_runtime.settings import Settings, size_text
+from naftiko_runtime.upstream.decoding import ACCEPT_ENCODING, BadEncoding, BodyDecoder, TooLarge
 from naftiko_runtime.upstream.request import Prepared
 
 log = logging.getLogger("naftiko.upstream")
@@ -127,8 +128,9 @@ class HttpTransport:
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(limit=self.settings.max_connections, ttl_dns_cache=300)
         self._session = aiohttp.ClientSession(
-            connector=connector, auto_decompress=True,
-            headers={"User-Agent": USER_AGENT}, cookie_jar=aiohttp.DummyCookieJar(),
+            # bodies are decoded by upstream/decoding.py, whose cap counts decoded bytes
+            connector=connector, auto_decompress=False,
+            headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING}, cookie_jar=aiohttp.DummyCookieJar(),
         )
         return self._session
 
@@ -200,19 +202,23 @@ class HttpTransport:
             raise UpstreamBusy(self.namespace, f"all {n} connection slot(s) stayed in use for {wait:g}s") from None
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
+        """The decoded body, refused as soon as it passes the cap (decoded bytes, any encoding)."""
         limit = self.settings.max_response_bytes
         over = f"over the {size_text(limit)} limit"
         if resp.content_length is not None and resp.content_length > limit:
             raise UpstreamTooLarge(self.namespace, f"{resp.content_length:,} bytes, {over}")
-        if resp.content_length is not None:  # the common case: one read, no chunk loop
-            return await resp.read()
-        chunks, size = [], 0
-        async for chunk in resp.content.iter_chunked(65536):
-            size += len(chunk)
-            if size > limit:
-                raise UpstreamTooLarge(self.namespace, over)
-            chunks.append(chunk)
-        return b"".join(chunks)
+        try:
+            decoder = BodyDecoder(resp.headers.get("Content-Encoding"), limit)
+            if decoder.identity and resp.content_length is not None:  # the common case: one read
+                return await resp.read()
+            async for chunk in resp.content.iter_chunked(65536):
+                decoder.feed(chunk)
+            return decoder.finish()
+        except TooLarge:
+            what = "decoded " if not decoder.identity else ""
+            raise UpstreamTooLarge(self.namespace, f"{what}body {over}") from None
+        except BadEncoding as exc:
+            raise UpstreamBadResponse(self.namespace, str(exc)) from None
 
     def _scrub(self, body: bytes) -> bytes:
         for secret in self._redact:

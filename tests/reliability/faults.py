@@ -36,6 +36,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     chunked: bool = False
+    close_delimited: bool = False  # no Content-Length, no chunking: the body ends when the connection does
 
     @classmethod
     def ok(cls, delay: float = 0.0) -> "Fault":
@@ -44,9 +45,9 @@ class Fault:
 
     @classmethod
     def answer(cls, code: int, body: bytes | str = b'{"error":"scripted"}', content_type: str = "application/json",
-               headers: dict[str, str] | None = None, chunked: bool = False) -> "Fault":
+               headers: dict[str, str] | None = None, chunked: bool = False, close_delimited: bool = False) -> "Fault":
         data = body.encode() if isinstance(body, str) else body
-        return cls("status", code, data, content_type, headers or {}, chunked=chunked)
+        return cls("status", code, data, content_type, headers or {}, chunked=chunked, close_delimited=close_delimited)
 
     @classmethod
     def reset(cls) -> "Fault":
@@ -202,7 +203,10 @@ class FaultServer:
             status, body, ctype, extra = fault.status, fault.body, fault.content_type, fault.headers
         head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", f"Content-Type: {ctype}"]
         head += [f"{k}: {v}" for k, v in extra.items()]
-        head.append("Transfer-Encoding: chunked" if fault.chunked else f"Content-Length: {len(body)}")
+        if fault.close_delimited:
+            head.append("Connection: close")
+        else:
+            head.append("Transfer-Encoding: chunked" if fault.chunked else f"Content-Length: {len(body)}")
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
         if fault.kind == "slow":
             await writer.drain()
@@ -215,6 +219,8 @@ class FaultServer:
         else:
             writer.write(body)
         await writer.drain()
+        if fault.close_delimited:
+            return False
         return seen.headers.get("connection", "").lower() != "close"
 
 

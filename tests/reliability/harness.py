@@ -50,6 +50,19 @@ class Naftiko:
     def keep(self, body: bytes) -> None:
         self.bodies.append(body)
 
+    @property
+    def rss_mb(self) -> float:
+        """The process's resident memory now, in MB (Linux /proc)."""
+        for line in Path(f"/proc/{self.proc.popen.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise AssertionError("no VmRSS line")
+
+    @property
+    def open_fds(self) -> int:
+        """File descriptors the process holds now (sockets included)."""
+        return len(list(Path(f"/proc/{self.proc.popen.pid}/fd").iterdir()))
+
     def signal(self, signum: int = signal.SIGTERM) -> None:
         self.proc.send_signal(signum)
 
