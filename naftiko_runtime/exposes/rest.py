@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import logging
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
-from starlette.requests import Request
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from naftiko_runtime.errors import InputError, InputProblem, UpstreamFailure
@@ -34,36 +34,53 @@ class _BodyTooLarge(Exception):
     pass
 
 
+class _Disconnected(Exception):
+    pass
+
+
 class _Extractor:
-    """Reads one route's inputs from a request, decided once per route."""
+    """Reads one route's inputs from the raw ASGI scope, decided once per route.
+
+    No framework Request object: a request parses only the sources its route reads (most routes
+    read path values alone), straight from `scope` (bench/: ~50 µs per request less than building
+    a Starlette Request and its header/query views).
+    """
 
     def __init__(self, inputs: list[Input]):
         self.simple = [(i.name, i.location, i.type) for i in inputs if i.location in ("path", "query", "header", "cookie")]
         self.arrays = {i.name for i in inputs if i.location == "query" and i.type == "array"}
+        self.header_names = {i.name.lower().encode("latin-1") for i in inputs if i.location == "header"}
+        if any(i.location == "cookie" for i in inputs):
+            self.header_names.add(b"cookie")
+        self.reads_query = any(i.location == "query" for i in inputs)
         self.whole_body = next((i.name for i in inputs if i.whole_body), None)
         self.fields = [(i.name, JsonPath(i.value) if isinstance(i.value, str) and i.value.startswith("$") else None)
                        for i in inputs if i.location in (None, "body") and not i.whole_body]
         self.needs_body = self.whole_body is not None or bool(self.fields)
 
-    def extract(self, request: Request, body: Any) -> dict[str, Any]:
+    def extract(self, scope: Scope, body: Any) -> dict[str, Any]:
         values: dict[str, Any] = {}
         problems: list[InputProblem] = []
+        query = _query_lists(scope) if self.reads_query else {}
+        headers = self._headers(scope) if self.header_names else {}
+        cookies = cookie_parser(headers["cookie"]) if "cookie" in headers else {}
+        path_params = scope["path_params"]
         for name, location, type_ in self.simple:
             if location == "path":
-                raw = request.path_params.get(name)
+                raw = path_params.get(name)
                 if raw is not None and _SLASH in raw:
                     raw = raw.replace(_SLASH, "/")
             elif location == "query":
+                items = query.get(name)
                 if name in self.arrays:
-                    items = request.query_params.getlist(name)
                     if items:
                         values[name] = [v for item in items for v in item.split(",")] if len(items) == 1 else items
                     continue
-                raw = request.query_params.get(name)
+                raw = items[-1] if items else None  # a repeated scalar: the last one, as frameworks do
             elif location == "header":
-                raw = request.headers.get(name)
+                raw = headers.get(name.lower())
             else:
-                raw = request.cookies.get(name)
+                raw = cookies.get(name)
             if raw is None:
                 continue
             try:
@@ -85,6 +102,31 @@ class _Extractor:
             raise InputError(problems)
         return values
 
+    def _headers(self, scope: Scope) -> dict[str, str]:
+        """The first value of each header this route reads (names lower-cased, as ASGI gives them)."""
+        out: dict[str, str] = {}
+        wanted = self.header_names
+        for name, value in scope["headers"]:
+            if name in wanted:
+                out.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+        return out
+
+
+def _query_lists(scope: Scope) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    raw = scope.get("query_string")
+    if raw:
+        for name, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
+            out.setdefault(name, []).append(value)
+    return out
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
 
 class _PathEndpoint:
     """All methods served on one path."""
@@ -98,54 +140,62 @@ class _PathEndpoint:
         self.max_body = runtime.plan.settings.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
         try:
-            await self.handle(request, send)
+            await self.handle(scope, receive, send)
+        except _Disconnected:
+            return  # the client left while sending its body: nobody to answer
         except Exception as exc:  # the last line of defence: a problem+json, never a traceback
-            log.error("internal error on %s %s", request.method, scope["path"], exc_info=exc)
+            log.error("internal error on %s %s", scope["method"], scope["path"], exc_info=exc)
             await problem(500, "Internal error", "the runtime failed to handle this request; the error is logged",
                           scope["path"])(scope, receive, send)
 
-    async def handle(self, request: Request, send: Send) -> None:
-        scope = request.scope
-        entry = self.routes.get(request.method)
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
+        entry = self.routes.get(method)
         if entry is None:
-            response = problem(405, "Method not allowed", f"{request.method} is not served on {scope['path']}; allowed: {self.allow}",
+            response = problem(405, "Method not allowed", f"{method} is not served on {scope['path']}; allowed: {self.allow}",
                                scope["path"], headers={"Allow": self.allow})
-            return await response(scope, request.receive, send)
+            return await response(scope, receive, send)
         route, extractor = entry
         try:
-            body = await self._body(request) if extractor.needs_body else _NO_BODY
-            inputs = extractor.extract(request, body)
+            body = await self._body(scope, receive) if extractor.needs_body else _NO_BODY
+            inputs = extractor.extract(scope, body)
             outcome = await route.invocation.invoke(inputs, self.runtime)
         except InputError as exc:
-            return await input_problem(exc, scope["path"])(scope, request.receive, send)
+            return await input_problem(exc, scope["path"])(scope, receive, send)
         except UpstreamFailure as exc:
-            log.warning("%s %s: %s", request.method, scope["path"], exc.message)
-            return await upstream_problem(exc, scope["path"])(scope, request.receive, send)
+            log.warning("%s %s: %s", method, scope["path"], exc.message)
+            return await upstream_problem(exc, scope["path"])(scope, receive, send)
         except _BodyTooLarge:
             response = problem(413, "Request body too large", f"the body is over the {self.max_body:,}-byte limit", scope["path"])
-            return await response(scope, request.receive, send)
+            return await response(scope, receive, send)
         if outcome.value is not NOTHING:
             payload = json.dumps(outcome.value, ensure_ascii=False, separators=(",", ":")).encode()
             return await _respond(send, outcome.status, payload, _JSON_CT)
-        empty = outcome.status in (204, 304) or request.method == "HEAD"
+        empty = outcome.status in (204, 304) or method == "HEAD"
         content_type = outcome.content_type.encode("latin-1") if outcome.content_type else _BINARY_CT
         extra = [(b"retry-after", outcome.retry_after.encode("latin-1"))] if outcome.retry_after else None
         await _respond(send, outcome.status, b"" if empty else outcome.body, content_type,
-                       len(outcome.body) if request.method == "HEAD" else None, extra)
+                       len(outcome.body) if method == "HEAD" else None, extra)
 
-    async def _body(self, request: Request) -> Any:
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body:
+    async def _body(self, scope: Scope, receive: Receive) -> Any:
+        length = _content_length(scope)
+        if length is not None and length > self.max_body:
             raise _BodyTooLarge()
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > self.max_body:
-                raise _BodyTooLarge()
-            chunks.append(chunk)
-        raw = b"".join(chunks)
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Disconnected()
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > self.max_body:
+                    raise _BodyTooLarge()
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         if not raw.strip():
             return _NO_BODY
         try:
