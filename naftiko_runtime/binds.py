@@ -73,7 +73,7 @@ def _read_source(bind: Bind, base_dir: Path) -> tuple[Mapping[str, Any] | None, 
     scheme = location.split("://", 1)[0] if "://" in location else ("file" if not location.startswith(("vault:", "k8s")) else location.split(":", 1)[0])
     if scheme != "file":
         raise BindError([Missing(bind.namespace, f"bind location scheme '{scheme}://' is not supported; use environment variables (no location) or a file:// path", bind.pos)])
-    path = resolve_location(location, base_dir)
+    path = resolve_location(location, bind.base_dir or base_dir)
     if not path.is_file():
         return None, f"file {path}"
     try:

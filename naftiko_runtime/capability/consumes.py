@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import copy
 from typing import Any
 
 from naftiko_runtime.capability.diagnostics import Pos
+from naftiko_runtime.capability.imports import ImportReader, is_import
 from naftiko_runtime.capability.model import (
     ApiKey,
     Auth,
@@ -18,20 +19,19 @@ from naftiko_runtime.capability.model import (
 from naftiko_runtime.capability.reader import (
     DOUBLE_BRACE,
     SINGLE_BRACE,
-    Reader,
     merge_params,
 )
 from naftiko_runtime.capability.yamlsource import YList, YMap
 
 
-class ConsumesReader(Reader):
+class ConsumesReader(ImportReader):
     """`consumes` entries, inline or imported, into `Consumes` with compiled-ready operations."""
 
     def consumes_entry(self, cap: Capability, item: Any, pos: Pos) -> None:
         node = self._map(item, "a consumes entry", pos)
         if node is None:
             return
-        if "location" in node or "import" in node:
+        if is_import(node, "consumes"):
             self.import_consumes(cap, node)
             return
         consumes = self.consumes(node)
@@ -43,30 +43,22 @@ class ConsumesReader(Reader):
         cap.consumes[consumes.namespace] = consumes
 
     def import_consumes(self, cap: Capability, node: YMap) -> None:
-        location = self._str(node, "location", "an imported consumes", required=True)
-        wanted = self._str(node, "import", "an imported consumes", required=True)
-        alias = self._str(node, "as", "an imported consumes") or wanted
-        if not location or not wanted:
-            return
-        if self.load_import is None:
-            return
-        target = _file_path(location, self.base_dir)
-        imported = self.load_import(target)
-        if imported is None:
-            self.d.error(node.at("location"), f"cannot import consumes from '{location}' (looked for {target})", "import-not-found")
-            return
-        found = imported.consumes.get(wanted)
+        found = self.imported(node, "consumes")
         if found is None:
-            known = ", ".join(imported.consumes) or "none"
-            self.d.error(node.at("import"), f"'{location}' has no consumes namespace '{wanted}'; it has: {known}", "import-not-found")
+            return
+        source, wanted, alias, pos = found
+        entry = source.consumes.get(wanted)
+        if entry is None:
+            self.unknown(node, "consumes namespace", wanted, pos, list(source.consumes))
             return
         if alias in cap.consumes:
             self.d.error(node.at("as" if "as" in node else "import"), f"consumes namespace '{alias}' is declared twice", "duplicate-namespace")
             return
-        found.namespace = alias
-        for op in found.operations.values():
+        entry = copy.deepcopy(entry)
+        entry.namespace = alias
+        for op in entry.operations.values():
             op.namespace = alias
-        cap.consumes[alias] = found
+        cap.consumes[alias] = entry
 
     def consumes(self, node: YMap) -> Consumes | None:
         namespace = self._str(node, "namespace", "a consumes entry", required=True)
@@ -90,6 +82,8 @@ class ConsumesReader(Reader):
             node["authentication"], node.val_pos["authentication"] = node["auth"], node.at("auth")
         if "authentication" in node:
             consumes.auth = self.auth(node.get("authentication"), node.at("authentication"), consumed=True)
+        if "tunnel" in node:
+            self.tunnel(node, namespace)
         settings = node.get("x-naftiko")
         if isinstance(settings, YMap):
             consumes.settings = dict(settings)
@@ -100,6 +94,17 @@ class ConsumesReader(Reader):
                 continue
             self.resource(consumes, res_node, adapter_params)
         return consumes
+
+    def tunnel(self, node: YMap, namespace: str) -> None:
+        """OpenZiti tunnels are not supported: never a silent direct call instead."""
+        tunnel = node.get("tunnel")
+        fallback = str(tunnel.get("fallback") or "fail").lower() if isinstance(tunnel, YMap) else "fail"
+        kind_ = tunnel.get("type") if isinstance(tunnel, YMap) else None
+        what = f"`tunnel` ({kind_ or 'ziti'}) on consumes '{namespace}'"
+        if fallback == "direct":
+            self.d.warning(node.key_at("tunnel"), f"{what} is not supported by this runtime; with `fallback: direct` its calls go directly to its baseUri", "unsupported-tunnel")
+        else:
+            self.d.error(node.key_at("tunnel"), f"{what} is not supported by this runtime, and its `fallback` is `{fallback}`{' (the default)' if not isinstance(tunnel, YMap) or 'fallback' not in tunnel else ''}, so its calls cannot be made; reach the API without the tunnel and remove `tunnel`, or set `fallback: direct` to call baseUri directly", "unsupported-tunnel")
 
     def resource(self, consumes: Consumes, node: YMap, adapter_params: list[Param]) -> None:
         rname = self._str(node, "name", "a consumed resource")
@@ -150,7 +155,7 @@ class ConsumesReader(Reader):
         op = ConsumedOperation(
             namespace=consumes.namespace, name=name, method=method, path=path, pos=node.pos,
             resource=rname, description=self._str(node, "description", "operation"), params=params,
-            output_format=str(node.get("outputRawFormat") or "json").lower(),
+            output_format=str(node.get("outputRawFormat") or "json").lower(), tags=self.tags(node, f"operation '{name}'"),
         )
         if "body" in node:
             op.body = self.body(node.get("body"), node.at("body"))
@@ -241,20 +246,3 @@ class ConsumesReader(Reader):
             self.d.error(node.pos, "`authentication` has no `type` (bearer, apikey, basic)", "auth-incomplete")
             return None
         return Auth("unsupported", node.pos, original_type=kind)
-
-
-def _file_path(location: str, base_dir: Path) -> Path:
-    """`./x.yml`, `x.yml`, `file:///./x.yml`, `file://./x.yml` resolve against the capability's directory."""
-    loc = location
-    for prefix in ("file://", "file:"):
-        if loc.startswith(prefix):
-            loc = loc[len(prefix):]
-            break
-    if loc.startswith("/./") or loc.startswith("/../"):
-        loc = loc[1:]
-    path = Path(loc)
-    return path if path.is_absolute() else (base_dir / path).resolve()
-
-
-def resolve_location(location: str, base_dir: Path) -> Path:
-    return _file_path(location, base_dir)

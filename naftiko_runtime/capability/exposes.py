@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from naftiko_runtime.capability.diagnostics import Pos
+from naftiko_runtime.capability.imports import ImportReader, is_import
 from naftiko_runtime.capability.model import (
     Action,
     Capability,
@@ -23,19 +24,22 @@ from naftiko_runtime.capability.reader import (
     REF_PREFIXES,
     SCHEMA_KEYWORDS,
     SINGLE_BRACE,
-    Reader,
     int_or_none,
     merge_params,
 )
+from naftiko_runtime.capability.versions import LABEL
 from naftiko_runtime.capability.yamlsource import YList, YMap
 
 
-class ExposesReader(Reader):
+class ExposesReader(ImportReader):
     """`exposes` entries into `RestExposure` / `McpExposure`; other types are recorded, not served."""
 
     def expose(self, cap: Capability, item: Any, pos: Pos) -> None:
         node = self._map(item, "an exposes entry", pos)
         if node is None:
+            return
+        if is_import(node, "exposes"):
+            self.import_expose(cap, node)
             return
         kind = str(node.get("type") or "").lower()
         namespace = self._str(node, "namespace", f"a {kind or 'typed'} exposure") or f"{kind or 'expose'}-{len(cap.exposure_namespaces()) + 1}"
@@ -71,6 +75,7 @@ class ExposesReader(Reader):
                 continue
             path = self.route_path(self._str(res_node, "path", "a REST resource", required=True), res_node.at("path"))
             res_params = self.params(res_node, "inputParameters", f"resource '{path}'", consumed=False)
+            res_tags = self.tags(res_node, f"resource '{path}'")
             if "forward" in res_node:
                 self.d.warning(res_node.key_at("forward"), "`forward` (proxying) is not supported by this runtime yet; this resource serves only its operations", "unsupported-feature")
             for op, opos in self._list(res_node, "operations", f"resource '{path}'"):
@@ -82,7 +87,7 @@ class ExposesReader(Reader):
                 exp.operations.append(RestOperation(
                     method=method, path=path, action=action, pos=op_node.pos,
                     name=self._str(op_node, "name", "operation"), description=self._str(op_node, "description", "operation"),
-                    resource=self._str(res_node, "name", "resource"),
+                    resource=self._str(res_node, "name", "resource"), tags=res_tags + self.tags(op_node, f"operation on '{path}'"),
                 ))
         return exp
 
@@ -127,8 +132,8 @@ class ExposesReader(Reader):
             action = self.action(tnode, namespace, f"tool '{name}'", [])
             if action.inputs is None and isinstance(tnode.get("inputSchema"), YMap):
                 action.inputs = self.schema_params(tnode["inputSchema"], tnode.at("inputSchema"))
-            exp.tools.append(Tool(name=name, action=action, pos=tnode.pos, label=self._str(tnode, "label", "tool"),
-                                  description=self._str(tnode, "description", "tool"), hints=hints))
+            exp.tools.append(Tool(name=name, action=action, pos=tnode.pos, label=self.renamed(tnode, LABEL, f"tool '{name}'"),
+                                  description=self._str(tnode, "description", "tool"), hints=hints, tags=self.tags(tnode, f"tool '{name}'")))
         return exp
 
     def schema_params(self, schema: YMap, pos: Pos) -> list[Param]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from naftiko_runtime.capability.diagnostics import Diagnostics, Pos
+from naftiko_runtime.capability.imports import ImportProblem
 from naftiko_runtime.capability.model import Capability
 from naftiko_runtime.capability.normalize import Normalizer
 from naftiko_runtime.capability.yamlsource import load_yaml_file, parse_text
@@ -35,13 +36,14 @@ def load_text(text: str, file: str = "<text>", base_dir: Path | None = None, dia
 
 
 class FileLoader:
-    """Loads capability files and the consumes files they import, refusing import cycles.
+    """Loads capability files and the files they import, each once per load; refuses cycles.
 
     Public for `naftiko validate`, which reuses the parsed tree for its schema checks."""
 
     def __init__(self, diagnostics: Diagnostics):
         self.d = diagnostics
         self.stack: list[Path] = []
+        self.loaded: dict[Path, Capability | None] = {}
 
     def load(self, path: Path) -> Capability | None:
         file = display_path(path)
@@ -57,10 +59,19 @@ class FileLoader:
         finally:
             self.stack.pop()
 
-    def load_import(self, path: Path) -> Capability | None:
-        if path.resolve() in self.stack:
-            self.d.error(Pos(display_path(path)), "import cycle: this file imports itself (directly or through others)", "import-cycle")
-            return None
-        if not path.is_file():
-            return None
-        return self.load(path)
+    def load_import(self, path: Path) -> Capability:
+        """The imported file's model; raises ImportProblem saying why there is none."""
+        key = path.resolve()
+        if key in self.stack:
+            chain = " -> ".join(display_path(p) for p in self.stack[self.stack.index(key):] + [key])
+            raise ImportProblem(f"import cycle ({chain}); remove one of these imports")
+        if key not in self.loaded:
+            if not path.exists():
+                raise ImportProblem(f"no such file ({display_path(path)})")
+            errors = len(self.d.errors)
+            cap = self.load(path)
+            self.loaded[key] = cap if cap is not None and len(self.d.errors) == errors else None
+        cap = self.loaded[key]
+        if cap is None:
+            raise ImportProblem(f"{display_path(path)} has errors (listed with its name)")
+        return cap

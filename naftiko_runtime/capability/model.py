@@ -7,6 +7,7 @@ dialect form is handled once, in the normalizer, and nowhere else.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from naftiko_runtime.capability.diagnostics import Diagnostics, Pos
@@ -80,6 +81,9 @@ class ConsumedOperation:
     params: list[Param] = field(default_factory=list)  # adapter + resource + operation level, merged
     body: Body | None = None
     output_format: str = "json"
+    media_type: str | None = None  # `outputMediaType`: the content type callers are told (beta1)
+    max_binary: int | None = None  # `maxBinarySize` in bytes, for `outputRawFormat: binary` (beta1)
+    tags: tuple[str, ...] = ()
 
 
 @dataclass
@@ -129,6 +133,7 @@ class RestOperation:
     name: str = ""
     description: str = ""
     resource: str = ""
+    tags: tuple[str, ...] = ()
 
 
 @dataclass
@@ -147,9 +152,10 @@ class Tool:
     name: str
     action: Action
     pos: Pos
-    label: str = ""
+    label: str = ""  # `display` (`label` before alpha3): the MCP tool title
     description: str = ""
     hints: dict[str, bool] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
 
 
 @dataclass
@@ -181,6 +187,7 @@ class Bind:
     pos: Pos
     location: str | None = None
     key_pos: dict[str, Pos] = field(default_factory=dict)
+    base_dir: Path | None = None  # a file `location` is relative to the file that declares the bind
 
 
 @dataclass
@@ -188,8 +195,10 @@ class Capability:
     file: str
     version: str
     pos: Pos
-    label: str = ""
+    label: str = ""  # `info.display` (`info.label` before alpha3)
     description: str = ""
+    info_version: str = ""  # `info.version` (beta4): the capability's own version, not the format's
+    tags: tuple[str, ...] = ()
     binds: list[Bind] = field(default_factory=list)
     consumes: dict[str, Consumes] = field(default_factory=dict)
     rest: list[RestExposure] = field(default_factory=list)

@@ -1,6 +1,6 @@
 """Normalize a parsed capability (any accepted dialect) into the canonical model.
 
-Real capability files mix the official alpha1..alpha3 forms with the generator dialect (see
+Real capability files mix the official alpha1..beta4 forms (capability/versions.py) with the generator dialect (see
 docs/dialect.md). Each rewrite here leaves a `note` (or a `warning` when meaning was guessed),
 so `naftiko validate` can show authors what the runtime understood; things that cannot work are
 `error`s. Nothing is silently dropped: an ignored key is a warning.
@@ -11,18 +11,23 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from naftiko_runtime.capability.consumes import ConsumesReader, resolve_location
+from naftiko_runtime.capability.consumes import ConsumesReader
+from naftiko_runtime.capability.imports import is_import, resolve_location
 from naftiko_runtime.capability.diagnostics import Pos
 from naftiko_runtime.capability.exposes import ExposesReader
 from naftiko_runtime.capability.model import (
     Bind,
     Capability,
 )
-from naftiko_runtime.capability.reader import SUPPORTED_VERSIONS, Loader, kind
+from naftiko_runtime.capability import versions
+from naftiko_runtime.capability.reader import Loader, kind
+from naftiko_runtime.capability.versions import LATEST
 from naftiko_runtime.capability.yamlsource import YList, YMap
 from naftiko_runtime.templates import refs_in
 
-__all__ = ["Normalizer", "resolve_location", "SUPPORTED_VERSIONS", "Loader"]
+__all__ = ["Normalizer", "resolve_location", "Loader"]
+
+SHARED_PARTS = ("consumes", "exposes", "aggregates", "binds")
 
 
 class Normalizer(ConsumesReader, ExposesReader):
@@ -32,29 +37,27 @@ class Normalizer(ConsumesReader, ExposesReader):
 
     def document(self, root: Any) -> Capability | None:
         if not isinstance(root, YMap):
-            self.d.error(self._pos(root), f"a capability file must be a mapping with a `naftiko` key, found {kind(root)}", "structure")
+            self.d.error(self._pos(root), f"a capability file must be a mapping starting with `ikanos: \"{LATEST}\"`, found {kind(root)}", "structure")
             return None
-        version = root.get("naftiko")
-        if version is None:
-            self.d.error(root.pos, "missing `naftiko: 1.0.0-alpha2` (the spec version) at the top of the file", "version")
+        detected = versions.detect(root, self.d, root.pos)
+        if detected is None:
             return None
-        version = str(version)
-        if version not in SUPPORTED_VERSIONS:
-            self.d.error(root.at("naftiko"), f"spec version '{version}' is not supported; this runtime reads {', '.join(SUPPORTED_VERSIONS)}", "version")
-            return None
-        cap = Capability(file=self.file, version=version, pos=root.pos, diagnostics=self.d)
+        self.version, _ = detected
+        cap = Capability(file=self.file, version=self.version, pos=root.pos, diagnostics=self.d)
         info = root.get("info")
         if isinstance(info, YMap):
-            cap.label = self._str(info, "label", "info")
+            cap.label = self.renamed(info, versions.LABEL, "info")
             cap.description = self._str(info, "description", "info")
+            cap.info_version = self._str(info, "version", "info")
+            cap.tags = self.tags(info, "info")
         cap.binds = self.binds(root, "binds")
         body = root.get("capability")
         if body is None:
-            if "consumes" in root:  # a shared consumes file
-                for item, pos in self._list(root, "consumes", "root"):
-                    self.consumes_entry(cap, item, pos)
+            shared = [key for key in SHARED_PARTS if key in root]
+            if shared:  # a file of shared parts, imported by others
+                self.shared_parts(cap, root, shared)
                 return cap
-            self.d.error(root.pos, "missing `capability:` (a capability needs `capability.exposes` and `capability.consumes`)", "structure")
+            self.d.error(root.pos, "missing `capability:` (a capability needs `capability.exposes` and `capability.consumes`; a file of shared parts has a root `consumes`, `exposes`, `aggregates` or `binds`)", "structure")
             return cap
         body = self._map(body, "`capability`", root.at("capability"))
         if body is None:
@@ -62,8 +65,9 @@ class Normalizer(ConsumesReader, ExposesReader):
         if "binds" in body:
             self.d.note(body.at("binds"), "`capability.binds` is merged with the root `binds` (the reference engine ignores it)", "dialect-capability-binds")
             cap.binds += self.binds(body, "binds")
-        if "consumes" in root:
-            self.d.warning(root.at("consumes"), "root `consumes` in a capability file is not used; move it under `capability.consumes`", "root-consumes-ignored")
+        for key in ("consumes", "exposes", "aggregates"):
+            if key in root:
+                self.d.warning(root.key_at(key), f"root `{key}` in a capability file is not used; move it under `capability.{key}`", "root-part-ignored")
         for key in ("tools", "workflow", "imports", "aggregates"):
             if key in body:
                 self.d.warning(body.key_at(key), f"`capability.{key}` is not supported by this runtime and is ignored", "unsupported-feature")
@@ -76,6 +80,15 @@ class Normalizer(ConsumesReader, ExposesReader):
             self.d.warning(body.pos, "the capability exposes nothing (`capability.exposes` is empty), so `run` has nothing to serve", "no-exposes")
         return cap
 
+    def shared_parts(self, cap: Capability, root: YMap, keys: list[str]) -> None:
+        """A file holding only parts other files import: root consumes, exposes (and binds)."""
+        if any(key != "consumes" for key in keys) and not versions.is_ikanos(self.version):
+            self.d.note(root.pos, f"a file of shared {', '.join(keys)} is an Ikanos ({versions.FIRST_IKANOS}+) form; read as one", "version-feature")
+        for item, pos in self._list(root, "consumes", "root"):
+            self.consumes_entry(cap, item, pos)
+        for item, pos in self._list(root, "exposes", "root"):
+            self.expose(cap, item, pos)
+
     # ---------------------------------------------------------------- binds
 
     def binds(self, parent: YMap, key: str) -> list[Bind]:
@@ -83,6 +96,9 @@ class Normalizer(ConsumesReader, ExposesReader):
         for item, pos in self._list(parent, key, "binds"):
             node = self._map(item, "a bind", pos)
             if node is None:
+                continue
+            if is_import(node, "binds"):
+                out += self.import_binds(node)
                 continue
             keys_node = node.get("keys")
             keys: dict[str, str] = {}
@@ -102,6 +118,7 @@ class Normalizer(ConsumesReader, ExposesReader):
             out.append(Bind(
                 namespace=self._str(node, "namespace", "a bind") or "binds",
                 keys=keys, pos=node.pos, location=str(location) if location else None, key_pos=key_pos,
+                base_dir=self.base_dir,
             ))
         return out
 

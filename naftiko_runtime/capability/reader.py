@@ -16,9 +16,17 @@ from naftiko_runtime.capability.model import (
     JSON_TYPES,
     Param,
 )
+from naftiko_runtime.capability.versions import Rename, is_ikanos
 from naftiko_runtime.capability.yamlsource import YList, YMap
 
-SUPPORTED_VERSIONS = ("1.0.0-alpha1", "1.0.0-alpha2", "1.0.0-alpha3")
+# Collections of named objects: a list of `{name: ..., ...}` (Naftiko) or a map keyed by name
+# (Ikanos); both are read in every version, because real files mix them. (Ikanos keys consumed
+# and orchestrated outputs by name; mapped outputs of exposed operations stay a list.)
+NAMED_COLLECTIONS = frozenset({
+    "inputParameters", "outputParameters", "resources", "operations", "tools", "skills", "prompts",
+    "steps", "arguments", "flows", "functions",
+})
+
 PARAM_LOCATIONS = ("path", "query", "header", "cookie", "body", "environment")
 SCHEMA_KEYWORDS = (
     "enum", "items", "properties", "format", "default", "minimum", "maximum", "minLength",
@@ -41,6 +49,7 @@ class Reader:
         self.d = diagnostics
         self.load_import = load_import
         self._noted_prefixes: set[tuple[str, str]] = set()
+        self.version = "1.0.0-alpha2"  # set by the document reader once the file says which it is
 
     # ---------------------------------------------------------------- helpers
 
@@ -55,25 +64,52 @@ class Reader:
         return None
 
     def _list(self, parent: YMap, key: str, where: str) -> list[tuple[Any, Pos]]:
+        """Entries of a collection; named collections may be lists or maps keyed by name."""
         node = parent.get(key)
         if node is None:
             return []
-        if isinstance(node, YMap) and key in ("inputParameters", "resources", "operations", "tools", "outputParameters"):
-            # ikanos-style named-object maps: {name: {...}} -> [{name, ...}]
-            self.d.note(parent.at(key), f"`{key}` written as a map of name -> entry; read as a list", "dialect-named-map")
-            out = []
-            for name, value in node.items():
-                if isinstance(value, YMap):
-                    if "name" not in value:
-                        value["name"] = name
-                        value.key_pos["name"] = node.key_at(name)
-                        value.val_pos["name"] = node.key_at(name)
-                    out.append((value, node.at(name)))
-            return out
+        if isinstance(node, YMap) and key in NAMED_COLLECTIONS:
+            if not is_ikanos(self.version):
+                self.d.note(parent.key_at(key), f"`{key}` written as a map of name -> entry (the Ikanos form); read as the list of {self.version}", "version-keyed-map")
+            return self._keyed(node, key)
         if not isinstance(node, YList):
             self.d.error(parent.at(key), f"`{where}.{key}` must be a list, found {kind(node)}", "structure")
             return []
+        if key in NAMED_COLLECTIONS and key != "outputParameters" and is_ikanos(self.version) and node:
+            self.d.note(parent.key_at(key), f"`{key}` written as a list (the Naftiko form); {self.version} keys each entry by its name", "version-named-list")
         return [(item, node.at(i)) for i, item in enumerate(node)]
+
+    def _keyed(self, node: YMap, key: str) -> list[tuple[Any, Pos]]:
+        """`{name: {...}}` -> entries carrying `name`; the key is the name."""
+        out = []
+        for name, value in node.items():
+            at = node.key_at(name)
+            if value is None:  # `id:` with nothing under it: a name alone
+                value = YMap()
+                value.pos, value.key_pos, value.val_pos = at, {}, {}
+            if not isinstance(value, YMap):
+                if isinstance(value, str) and key == "outputParameters":
+                    out.append((value, at))  # lookup steps list output names
+                    continue
+                self.d.error(node.at(name), f"`{key}.{name}` must be a mapping (the entry named '{name}'), found {kind(value)}", "structure")
+                continue
+            if "name" in value and str(value["name"]) != str(name):
+                self.d.warning(value.key_at("name"), f"entry '{name}' of `{key}` also says `name: {value['name']}`; the key wins, so it is '{name}' (remove `name`)", "keyed-name-mismatch")
+            value["name"] = name
+            value.key_pos["name"] = value.val_pos["name"] = at
+            out.append((value, at))
+        return out
+
+    def renamed(self, node: YMap, rename: Rename, where: str) -> str:
+        """A text field renamed between versions (`label` -> `display`): either spelling is read,
+        the one this file's version does not use is noted."""
+        canonical = rename.canonical(self.version)
+        other = rename.new if canonical == rename.old else rename.old
+        if other in node:
+            self.d.note(node.key_at(other), f"`{other}` in {where}: {self.version} calls it `{canonical}`; read as `{canonical}`", "version-renamed-key")
+            if canonical not in node:
+                return self._str(node, other, where)
+        return self._str(node, canonical, where)
 
     def _str(self, node: YMap, key: str, where: str, required: bool = False) -> str:
         value = node.get(key)
@@ -85,6 +121,17 @@ class Reader:
             self.d.error(node.at(key), f"`{key}` in {where} must be text, found {kind(value)}", "structure")
             return ""
         return str(value)
+
+    def tags(self, node: YMap, where: str) -> tuple[str, ...]:
+        raw = node.get("tags")
+        if raw is None:
+            return ()
+        if isinstance(raw, str):
+            return (raw,)
+        if not isinstance(raw, YList) or any(isinstance(t, (YMap, YList)) for t in raw):
+            self.d.error(node.at("tags"), f"`tags` in {where} must be a list of words, found {kind(raw)}", "structure")
+            return ()
+        return tuple(str(t) for t in raw)
 
     def method(self, node: YMap, where: str) -> str:
         raw = node.get("method")

@@ -158,7 +158,7 @@ def _import_aliases(root: Any) -> set[str]:
     entries = body.get("consumes") if isinstance(body, dict) else None
     out: set[str] = set()
     for entry in entries if isinstance(entries, list) else []:
-        if isinstance(entry, dict) and ("location" in entry or "import" in entry):
+        if isinstance(entry, dict) and any(k in entry for k in ("from", "location", "import")):
             alias = entry.get("as") or entry.get("import")
             if alias:
                 out.add(str(alias))

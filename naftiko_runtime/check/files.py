@@ -1,6 +1,6 @@
 """Turn command-line PATHS (files, directories, globs) into the list of files to check.
 
-Directories are searched recursively for YAML files that carry a top-level `naftiko` key, so a
+Directories are searched recursively for YAML files that carry a top-level `ikanos` or `naftiko` key, so a
 repository can be validated as a whole without listing files or tripping over CI workflows and
 other YAML. Files named explicitly (or matched by a glob) are always checked, since an empty or
 broken file deserves a diagnostic, unless `capabilities_only` applies the directory rule to them
@@ -17,7 +17,7 @@ from pathlib import Path
 
 YAML_SUFFIXES = (".yaml", ".yml")
 _SKIPPED_DIRS = {"node_modules", "__pycache__", "venv"}  # plus every hidden directory (.git, .venv...)
-_NAFTIKO_KEY = re.compile(rb"^(?:\xef\xbb\xbf)?(?:naftiko|\"naftiko\"|'naftiko')[ \t]*:", re.MULTILINE)
+_VERSION_KEY = re.compile(rb"^(?:\xef\xbb\xbf)?[\"']?(?:naftiko|ikanos)[\"']?[ \t]*:", re.MULTILINE)
 _SNIFF_BYTES = 1024 * 1024
 
 
@@ -28,13 +28,13 @@ class Selection:
 
 
 def is_capability(path: Path) -> bool:
-    """Whether a YAML file has a top-level `naftiko:` key in its first MiB (cheap: no parsing)."""
+    """Whether a YAML file has a top-level `ikanos:` or `naftiko:` key in its first MiB (cheap: no parsing)."""
     try:
         with path.open("rb") as fh:
             head = fh.read(_SNIFF_BYTES)
     except OSError:
         return False
-    return _NAFTIKO_KEY.search(head) is not None
+    return _VERSION_KEY.search(head) is not None
 
 
 def _walk(directory: Path) -> list[Path]:

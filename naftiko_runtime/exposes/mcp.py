@@ -61,7 +61,7 @@ def build_server(api: McpApi, runtime: Runtime) -> Server[Any]:
 
     return Server(
         exposure.namespace,
-        version=__version__,
+        version=runtime.plan.cap.info_version or __version__,
         instructions=exposure.description or None,
         get_tool_input_schema=tools.input_schema,
         on_list_tools=list_tools,

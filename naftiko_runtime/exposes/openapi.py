@@ -32,6 +32,8 @@ def _operation(route: Route) -> dict[str, Any]:
     }
     if op.description:
         doc["summary"] = op.description
+    if op.tags:
+        doc["tags"] = list(dict.fromkeys(op.tags))
     schema = inv.output_schema
     if schema is not None:
         doc["responses"]["default"]["content"]["application/json"]["schema"] = schema
@@ -58,7 +60,7 @@ def openapi_document(plan: Plan, api: RestApi) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {
             "title": cap.label or api.exposure.namespace,
-            "version": __version__,
+            "version": cap.info_version or __version__,
             "description": api.exposure.description or cap.description,
         },
         "paths": paths,

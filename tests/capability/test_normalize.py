@@ -99,7 +99,7 @@ def test_auth_dialects():
 
 def test_unsupported_version_and_missing_pieces_are_errors_with_positions():
     _, d = load("naftiko: 2.0.0\ncapability: {}\n")
-    assert [str(x) for x in d.errors] == ["cap.yaml:1:10: error: spec version '2.0.0' is not supported; this runtime reads 1.0.0-alpha1, 1.0.0-alpha2, 1.0.0-alpha3 [version]"]
+    assert [str(x) for x in d.errors] == ["cap.yaml:1:10: error: format version '2.0.0' is not supported; this runtime reads 1.0.0-alpha1 .. 1.0.0-beta4 (every alpha and beta) [version]"]
     _, d = load("- a\n- b\n")
     assert d.errors[0].rule == "structure"
     _, d = load("naftiko: 1.0.0-alpha3\ncapability:\n  consumes:\n  - namespace: x\n    type: http\n")

@@ -41,7 +41,7 @@ STRICT_PASSING = {
 EXPECTED: dict[str, list[str]] = {
     "advance-auto-parts__auto-parts-shopping.yaml": ["bind-unused"],
     "albato__ipaas-automation.yaml": [],
-    "amazon-ec2-auto-scaling__ec2-auto-scaling-management.yaml": ["bind-unused", "import-not-found", "yaml-syntax"],
+    "amazon-ec2-auto-scaling__ec2-auto-scaling-management.yaml": ["bind-unused", "import-failed", "yaml-syntax"],
     "amazon-ec2-auto-scaling__ec2-auto-scaling.yaml": ["yaml-syntax"],
     "amazon-fsx__amazon-fsx-file-system-management.yaml": ["bind-unused", "required-field", "unsupported-feature"],
     "amazon-license-manager__amazon-license-manager-workflow.yaml": ["bind-unused"],
