@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from naftiko_runtime import __version__
+from naftiko_runtime.capability.versions import RANGE
 from naftiko_runtime.settings import add_arguments as add_settings
 
 log = logging.getLogger("naftiko")
@@ -30,7 +31,7 @@ def _port_pair(text: str) -> tuple[str, int]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="naftiko", description="Serve and check Naftiko capability files.")
-    parser.add_argument("-V", "--version", action="version", version=f"naftiko-runtime {__version__} (spec 1.0.0-alpha1..alpha3)")
+    parser.add_argument("-V", "--version", action="version", version=f"naftiko-runtime {__version__} (format {RANGE}: naftiko alpha1-alpha2, ikanos alpha3-beta4)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="serve a capability's REST and MCP exposures", description="Serve every REST and MCP exposure of a capability file in one process.")

@@ -158,7 +158,7 @@ def parse_text(text: str, file: str, diagnostics: Diagnostics) -> Any:
     """Parse one YAML document; on failure add an error with the position and return None."""
     where = Pos(file, 1, 1)
     if not text.strip():
-        diagnostics.error(where, "the file is empty; a capability starts with `naftiko: 1.0.0-alpha2`", "yaml-empty")
+        diagnostics.error(where, "the file is empty; a capability starts with `ikanos: \"1.0.0-beta4\"`", "yaml-empty")
         return None
     try:
         root_node = yaml.compose(text, Loader=_YamlLoader)
