@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import shlex
 import sys
 from pathlib import Path
 
@@ -72,6 +73,13 @@ def _print(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _refuse(file: str, message: str, code: int = 1) -> int:
+    """Every refusal of `run` ends the same way: what is wrong, then where to see every finding."""
+    _print(f"naftiko: {file}: {message}")
+    _print(f"naftiko: run `naftiko validate {shlex.quote(file)}` to see every finding.")
+    return code
+
+
 def run_command(args: argparse.Namespace) -> int:
     from naftiko_runtime.binds import load_env_file
     from naftiko_runtime.build import build_plan
@@ -95,28 +103,24 @@ def run_command(args: argparse.Namespace) -> int:
     except CapabilityError as exc:
         for d in exc.diagnostics:
             _print(str(d))
-        _print(f"naftiko: {path}: {len(exc.diagnostics)} error(s); nothing is served. `naftiko validate {path}` shows every finding.")
-        return 1
+        return _refuse(args.file, f"{len(exc.diagnostics)} error(s); nothing is served.")
     except BindError as exc:
         _print(f"naftiko: {len(exc.missing)} bind value(s) missing; nothing is served:")
         for m in exc.missing:
             _print(f"  {m.name}: {m.where}  (declared at {m.pos})")
-        _print("Set them in the environment, or pass --env-file FILE (or --mock to run against a fake upstream).")
-        return 1
+        return _refuse(args.file, "set them in the environment, or pass --env-file FILE (or --mock to run against a fake upstream).")
     except UsageError as exc:
-        _print(f"naftiko: {exc}")
-        return 2
+        return _refuse(args.file, str(exc), 2)
     known_ns = set(plan.cap.exposure_namespaces())
     unknown_ports = [ns for ns, _ in args.port if ns not in known_ns]
     if unknown_ports:
-        _print(f"naftiko: --port names unknown exposure(s) {', '.join(unknown_ports)}; known: {', '.join(sorted(known_ns)) or 'none'}")
-        return 2
+        return _refuse(args.file, f"--port names unknown exposure(s) {', '.join(unknown_ports)}; known: {', '.join(sorted(known_ns)) or 'none'}", 2)
     serve_options = ServeOptions(host=args.host, ports=dict(args.port), log_level=args.log_level, access_log=args.access_log,
                                  grace_period=settings.grace_period)
     runtime = Runtime(plan)
     if args.stdio or _stdio_only(runtime):
-        return _run_stdio(runtime)
-    return _run_http(runtime, serve_options, args.mock)
+        return _run_stdio(runtime, args.file)
+    return _run_http(runtime, serve_options, args.mock, args.file)
 
 
 def _stdio_only(runtime) -> bool:
@@ -125,17 +129,16 @@ def _stdio_only(runtime) -> bool:
     return not plan.rest and len(plan.mcp) == 1 and plan.mcp[0].exposure.transport == "stdio"
 
 
-def _run_stdio(runtime) -> int:
+def _run_stdio(runtime, file: str) -> int:
     stdio = list(runtime.plan.mcp)
     if len(stdio) != 1:
-        _print(f"naftiko: --stdio needs exactly one MCP exposure; this file has {len(stdio)}")
-        return 2
+        return _refuse(file, f"--stdio needs exactly one MCP exposure; this file has {len(stdio)}", 2)
     from naftiko_runtime.exposes.mcp import serve_stdio
 
     return _run_loop(serve_stdio(runtime, stdio[0]))
 
 
-def _run_http(runtime, serve_options, mock: bool) -> int:
+def _run_http(runtime, serve_options, mock: bool, file: str) -> int:
     from naftiko_runtime.exposes.rest import build_app as build_rest
     from naftiko_runtime.server import plan_listeners, serve
 
@@ -143,15 +146,14 @@ def _run_http(runtime, serve_options, mock: bool) -> int:
     for problem in problems:
         _print(f"naftiko: {problem}")
     if problems:
-        return 1
+        return _refuse(file, f"{len(problems)} problem(s); nothing is served.")
     for other in runtime.plan.cap.other:
         _print(f"naftiko: {other.type} exposure '{other.namespace}' is not served by this runtime yet; the others run")
     for api in runtime.plan.mcp:
         if api.exposure.transport == "stdio":
             _print(f"naftiko: MCP exposure '{api.exposure.namespace}' uses stdio; run `naftiko run {runtime.plan.cap.file} --stdio` to serve it")
     if not listeners:
-        _print("naftiko: nothing to serve over HTTP")
-        return 1
+        return _refuse(file, "nothing to serve over HTTP")
     suffix = " [mock upstream: in-process fake, no network]" if mock else ""
 
     def announce(listener) -> None:
@@ -163,8 +165,7 @@ def _run_http(runtime, serve_options, mock: bool) -> int:
     try:
         return _run_loop(serve(runtime, listeners, serve_options, announce))
     except OSError as exc:
-        _print(f"naftiko: {exc}")
-        return 1
+        return _refuse(file, str(exc))
 
 
 def _build_mcp(runtime, api, host):

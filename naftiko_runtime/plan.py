@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Mapping
 
 from naftiko_runtime.binds import BoundValues
-from naftiko_runtime.capability.diagnostics import Diagnostics, Pos
+from naftiko_runtime.capability.diagnostics import Diagnostics, Pos, did_you_mean, name_list
 from naftiko_runtime.capability.model import (
     Action,
     Capability,
@@ -132,18 +132,22 @@ class _Compiler:
         namespace, op_name = action.call
         consumes = self.cap.consumes.get(namespace)
         if consumes is None:
-            raise CompileError(f"{label}: call '{namespace}.{op_name}' names no consumes namespace; known: {', '.join(self.cap.consumes) or 'none'}")
+            raise CompileError(f"{label}: call '{namespace}.{op_name}' names no consumes namespace '{namespace}'"
+                               f"{did_you_mean(namespace, self.cap.consumes)} (known: {name_list(self.cap.consumes)})"
+                               f"{self.cap.typos.cause(self.cap.pos, ['consumes', 'namespace'], deep=True)}", "call-unresolved")
         op = consumes.operations.get(op_name)
         if op is None:
-            known = ", ".join(sorted(consumes.operations)) or "none"
-            raise CompileError(f"{label}: call '{namespace}.{op_name}' names no operation of '{namespace}'; known: {known}")
+            raise CompileError(f"{label}: call '{namespace}.{op_name}': consumes '{namespace}' has no operation '{op_name}'"
+                               f"{did_you_mean(op_name, consumes.operations)} (it has: {name_list(consumes.operations)})"
+                               f"{self.cap.typos.cause(consumes.pos, ['resources', 'operations', 'name'], deep=True)}", "call-unresolved")
         return op
 
     def _handler(self, label: str, action: Action, op: ConsumedOperation | None, upstreams: dict[str, Upstream]) -> Handler | None:
         values = OutputValues(action.outputs, self.ctx)
         if op is None:
             if not action.outputs:
-                raise CompileError(f"{label}: has no `call` and no static outputs, so it has nothing to do")
+                cause = self.cap.typos.cause(action.pos, ["call", "outputParameters", "steps", "ref"])
+                raise CompileError(f"{label}: has no `call` and no static outputs, so it has nothing to do{cause}")
             return StaticStage(action.outputs, values)
         upstream = upstreams.get(op.namespace)
         if upstream is None:  # the namespace failed to compile; its own error is already reported

@@ -23,8 +23,8 @@ LOAD_FAILS = {
 # Fails to compile even on --mock (the capability itself is inconsistent).
 MOCK_FAILS = {
     "amplitude__amplitude-identity-and-privacy.yaml": "GET /v1/users is served twice",  # getScimUser has no id: unreachable
-    "apache-orc__orc-workflow.yaml": "call 'orc.getFileSchema' names no operation of 'orc'",
-    "upbound__platform-engineering.yaml": "call 'upbound.list-teams' names no operation of 'upbound'",
+    "apache-orc__orc-workflow.yaml": "call 'orc.getFileSchema': consumes 'orc' has no operation 'getFileSchema'",
+    "upbound__platform-engineering.yaml": "call 'upbound.list-teams': consumes 'upbound' has no operation 'list-teams'",
 }
 # Compiles on --mock but a real run refuses it, naming why (never sends broken requests).
 REAL_FAILS = {

@@ -62,7 +62,7 @@ def test_startup_errors_are_all_reported_with_positions():
         engine_for(OPS)
     messages = [str(d) for d in err.value.diagnostics]
     assert any("GET /items is served twice in 'web': 'second' here and 'first' at line 19" in m for m in messages)
-    assert any(m.startswith("cap.yaml:21:") and "names no operation of 'api'; known: list, other" in m for m in messages)
+    assert any(m.startswith("cap.yaml:21:") and "consumes 'api' has no operation" in m and "(it has: list, other)" in m for m in messages)
 
 
 def test_declared_inputs_and_route_variables():

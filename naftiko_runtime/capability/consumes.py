@@ -132,7 +132,7 @@ class ConsumesReader(ImportReader):
         name = self._str(node, "name", "a consumed operation", required=True)
         if not name:
             return None
-        method = self.method(node, f"operation '{name}'")
+        method = self.method(node, f"operation '{name}'", consumed=True)
         path = rpath
         if "path" in node:
             sub = self._str(node, "path", f"operation '{name}'")

@@ -6,8 +6,9 @@ notes (a dialect form was rewritten), so a message is written once and shown the
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
-from typing import Iterable, Literal
+from typing import Any, Iterable, Literal
 
 Severity = Literal["error", "warning", "note"]
 
@@ -67,3 +68,33 @@ class Diagnostics:
 
     def __len__(self) -> int:
         return len(self.items)
+
+
+# ------------------------------------------------------------------ shared wording
+
+
+def _loose(name: str) -> str:
+    return name.lower().replace("-", "").replace("_", "")
+
+
+def did_you_mean(word: str, candidates: Any) -> str:
+    """'; did you mean 'x'?' for near names (case, '-' and '_' ignored), or ''."""
+    names = [str(c) for c in candidates]
+    loose = {_loose(n): n for n in names}
+    hits = [loose[_loose(word)]] if _loose(word) in loose else []
+    cutoff = 0.6 if len(word) <= 6 else 0.75  # one typo in a short name is a large share of it
+    for near in difflib.get_close_matches(_loose(word), list(loose), n=3, cutoff=cutoff):
+        if loose[near] not in hits:
+            hits.append(loose[near])
+    if not hits:
+        return ""
+    return "; did you mean " + " or ".join(f"'{h}'" for h in hits[:3]) + "?"
+
+
+def name_list(names: Any, limit: int = 8) -> str:
+    """Sorted names for a message, the first `limit` of them; 'none' when empty."""
+    items = sorted(str(n) for n in names)
+    if not items:
+        return "none"
+    more = f", … ({len(items) - limit} more)" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more

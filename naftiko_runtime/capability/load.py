@@ -12,9 +12,15 @@ from naftiko_runtime.capability.yamlsource import load_yaml_file, parse_text
 
 
 def display_path(path: Path) -> str:
-    """Paths in messages are relative to the working directory when they can be."""
+    """A path for messages: as given when relative; an absolute one relative to the working
+    directory when it lies below it (imports resolve to absolute paths), else absolute."""
+    if not path.is_absolute():
+        return str(path)
+    cwd = Path.cwd().resolve()
+    if cwd == Path(cwd.anchor):  # relative to `/` would drop the leading slash
+        return str(path)
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        return str(path.resolve().relative_to(cwd))
     except ValueError:
         return str(path)
 

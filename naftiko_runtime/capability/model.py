@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from naftiko_runtime.capability.diagnostics import Diagnostics, Pos
+from naftiko_runtime.capability.keys import Typos
 
 Location = Literal["path", "query", "header", "cookie", "body", "environment"]
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -205,6 +206,7 @@ class Capability:
     mcp: list[McpExposure] = field(default_factory=list)
     other: list[OtherExposure] = field(default_factory=list)
     diagnostics: Diagnostics = field(default_factory=Diagnostics)
+    typos: Typos = field(default_factory=Typos)  # misspelt keys, for the symptoms they cause to cite
 
     @property
     def bind_names(self) -> set[str]:

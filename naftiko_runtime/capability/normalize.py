@@ -15,6 +15,7 @@ from naftiko_runtime.capability.consumes import ConsumesReader
 from naftiko_runtime.capability.imports import is_import, resolve_location
 from naftiko_runtime.capability.diagnostics import Pos
 from naftiko_runtime.capability.exposes import ExposesReader
+from naftiko_runtime.capability.keys import check_keys
 from naftiko_runtime.capability.model import (
     Bind,
     Capability,
@@ -39,11 +40,12 @@ class Normalizer(ConsumesReader, ExposesReader):
         if not isinstance(root, YMap):
             self.d.error(self._pos(root), f"a capability file must be a mapping starting with `ikanos: \"{LATEST}\"`, found {kind(root)}", "structure")
             return None
+        self.typos = check_keys(root, self.d)
         detected = versions.detect(root, self.d, root.pos)
         if detected is None:
             return None
         self.version, _ = detected
-        cap = Capability(file=self.file, version=self.version, pos=root.pos, diagnostics=self.d)
+        cap = Capability(file=self.file, version=self.version, pos=root.pos, diagnostics=self.d, typos=self.typos)
         info = root.get("info")
         if isinstance(info, YMap):
             cap.label = self.renamed(info, versions.LABEL, "info")
@@ -77,7 +79,7 @@ class Normalizer(ConsumesReader, ExposesReader):
         for item, pos in self._list(body, "exposes", "capability"):
             self.expose(cap, item, pos)
         if not body.get("exposes"):
-            self.d.warning(body.pos, "the capability exposes nothing (`capability.exposes` is empty), so `run` has nothing to serve", "no-exposes")
+            self.d.warning(body.pos, f"the capability exposes nothing (`capability.exposes` is empty), so `run` has nothing to serve{self.typos.cause(body.pos, ['exposes'])}", "no-exposes")
         return cap
 
     def shared_parts(self, cap: Capability, root: YMap, keys: list[str]) -> None:

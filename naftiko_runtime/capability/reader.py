@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from naftiko_runtime.capability.diagnostics import Diagnostics, Pos
+from naftiko_runtime.capability.keys import Typos
 from naftiko_runtime.capability.model import (
     HTTP_METHODS,
     JSON_TYPES,
@@ -50,6 +51,7 @@ class Reader:
         self.load_import = load_import
         self._noted_prefixes: set[tuple[str, str]] = set()
         self.version = "1.0.0-alpha2"  # set by the document reader once the file says which it is
+        self.typos = Typos()  # near-miss keys of the document (keys.check_keys), for symptoms to cite
 
     # ---------------------------------------------------------------- helpers
 
@@ -115,7 +117,7 @@ class Reader:
         value = node.get(key)
         if value is None:
             if required:
-                self.d.error(node.pos, f"{where} is missing `{key}`", "required-field")
+                self.d.error(node.pos, f"{where} is missing `{key}`{self.typos.cause(node.pos, [key])}", "required-field")
             return ""
         if isinstance(value, (YMap, YList)):
             self.d.error(node.at(key), f"`{key}` in {where} must be text, found {kind(value)}", "structure")
@@ -133,10 +135,14 @@ class Reader:
             return ()
         return tuple(str(t) for t in raw)
 
-    def method(self, node: YMap, where: str) -> str:
+    def method(self, node: YMap, where: str, consumed: bool = False) -> str:
         raw = node.get("method")
         if raw is None:
-            self.d.note(node.pos, f"{where} has no `method`; GET is used", "dialect-default-method")
+            cause = self.typos.cause(node.pos, ["method"])
+            if consumed or cause:  # the schema requires it; the reference engine defaults to GET
+                self.d.warning(node.pos, f"{where} has no `method`; GET is used{cause}", "missing-method")
+            else:
+                self.d.note(node.pos, f"{where} has no `method`; GET is used", "dialect-default-method")
             return "GET"
         method = str(raw).upper()
         if method not in HTTP_METHODS:

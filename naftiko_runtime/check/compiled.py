@@ -31,9 +31,9 @@ def _quiet_logs() -> Iterator[None]:
         logging.disable(logging.NOTSET)
 
 
-def engine_diagnostics(cap: Capability, binds: BoundValues, replaced: set[Pos]) -> list[Diagnostic]:
-    """Everything the engine reports; `compile` findings at `replaced` positions are dropped
-    (the rules report them with more help, e.g. did-you-mean for an unresolved call)."""
+def engine_diagnostics(cap: Capability, binds: BoundValues, dropped: set[Pos]) -> list[Diagnostic]:
+    """Everything the engine reports but unresolved calls at `dropped` positions (calls into a
+    namespace whose import failed: the import error is the one to fix)."""
     with _quiet_logs():
         try:
             found = list(compile_plan(cap, binds).diagnostics)
@@ -42,7 +42,7 @@ def engine_diagnostics(cap: Capability, binds: BoundValues, replaced: set[Pos]) 
     out: list[Diagnostic] = []
     seen: set[tuple[str, Pos, str]] = set()
     for d in found:
-        if d.rule == "compile" and d.pos in replaced:
+        if d.rule == "call-unresolved" and d.pos in dropped:
             continue
         key = (d.rule, d.pos, d.message)
         if key not in seen:

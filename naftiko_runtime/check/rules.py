@@ -8,12 +8,11 @@ unsupported authentication) is reported by compiled.py from the engine itself, n
 
 from __future__ import annotations
 
-import difflib
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from naftiko_runtime.check.context import ROUTE_VAR, Context, Site, templates_in
-from naftiko_runtime.capability.diagnostics import Diagnostics, Pos
+from naftiko_runtime.capability.diagnostics import Diagnostics, Pos, did_you_mean, name_list
 from naftiko_runtime.capability.model import ConsumedOperation, OutputParam, WithRef
 from naftiko_runtime.templates import Ref, Template, refs_in
 
@@ -22,28 +21,6 @@ Check = Callable[[Context, Diagnostics], None]
 
 def _loose(name: str) -> str:
     return name.lower().replace("-", "").replace("_", "")
-
-
-def did_you_mean(word: str, candidates: Any) -> str:
-    """'; did you mean 'x'?' for near names (case, '-' and '_' ignored), or ''."""
-    names = [str(c) for c in candidates]
-    loose = {_loose(n): n for n in names}
-    hits = [loose[_loose(word)]] if _loose(word) in loose else []
-    cutoff = 0.6 if len(word) <= 6 else 0.75  # one typo in a short name is a large share of it
-    for near in difflib.get_close_matches(_loose(word), list(loose), n=3, cutoff=cutoff):
-        if loose[near] not in hits:
-            hits.append(loose[near])
-    if not hits:
-        return ""
-    return "; did you mean " + " or ".join(f"'{h}'" for h in hits[:3]) + "?"
-
-
-def _names(names: Any, limit: int = 8) -> str:
-    items = sorted(str(n) for n in names)
-    if not items:
-        return "none"
-    more = f", … ({len(items) - limit} more)" if len(items) > limit else ""
-    return ", ".join(items[:limit]) + more
 
 
 def _heads(ctx: Context, value: Any) -> set[str]:
@@ -67,23 +44,6 @@ def _available(ctx: Context, site: Site) -> set[str]:
     return names
 
 
-# --------------------------------------------------------------------------- call targets
-
-def check_calls(ctx: Context, out: Diagnostics) -> None:
-    """`call` names a consumes namespace and one of its operations (did-you-mean on a miss)."""
-    for site in ctx.sites:
-        if site.action.call is None or site.op is not None:
-            continue
-        ns, name = site.action.call
-        pos = site.action.call_pos or site.pos
-        consumes = ctx.cap.consumes.get(ns)
-        if consumes is None:
-            if ns not in ctx.failed_imports:  # the failed import is the error to fix
-                out.error(pos, f"{site.label}: call '{ns}.{name}' names no consumes namespace '{ns}'{did_you_mean(ns, ctx.cap.consumes)} (known: {_names(ctx.cap.consumes)})", "call-unresolved")
-        else:
-            out.error(pos, f"{site.label}: call '{ns}.{name}': consumes '{ns}' has no operation '{name}'{did_you_mean(name, consumes.operations)} (it has: {_names(consumes.operations)})", "call-unresolved")
-
-
 # --------------------------------------------------------------------------- `with`
 
 def check_with(ctx: Context, out: Diagnostics) -> None:
@@ -97,7 +57,7 @@ def check_with(ctx: Context, out: Diagnostics) -> None:
             if reads is not None and key not in reads:
                 out.warning(pos, f"{site.label}: `with` key '{key}' is neither a parameter of '{site.call_text}' nor read by its templates, so its value goes nowhere{did_you_mean(key, reads)}", "with-unknown-key")
             if isinstance(value, WithRef) and value.name not in site.input_names:
-                out.warning(pos, f"{site.label}: `with` {key} copies input '{value.name}', which it does not have (inputs: {_names(site.input_names)}), so '{key}' is never set{did_you_mean(value.name, site.input_names)}", "with-unresolved-ref")
+                out.warning(pos, f"{site.label}: `with` {key} copies input '{value.name}', which it does not have (inputs: {name_list(site.input_names)}), so '{key}' is never set{did_you_mean(value.name, site.input_names)}", "with-unresolved-ref")
             elif isinstance(value, str) and "{{" not in value:
                 head, dot, rest = value.partition(".")
                 if dot and head in namespaces and head != site.namespace and rest and " " not in rest:
@@ -116,8 +76,9 @@ def check_reachable(ctx: Context, out: Diagnostics) -> None:
         available = _available(ctx, site)
         skip = available | _auth_path_vars(ctx, op)
         needed = {ctx.strip(r)[0]: r.text for r in refs_in(op.path) if not ctx.is_bind(r) and ctx.strip(r) and ctx.strip(r)[0] not in skip}
+        cause = ctx.cap.typos.cause(site.pos, ["inputParameters", "with"]) or ctx.cap.typos.cause(op.pos, ["inputParameters"], deep=True)
         for name, text in sorted(needed.items()):
-            out.error(pos, f"{site.label} calls '{site.call_text}', whose URL '{op.path}' needs {{{{{text}}}}}, but it has no input '{name}' and no `with: {{{name}: ...}}`; every call would fail with 400", "input-unreachable")
+            out.error(pos, f"{site.label} calls '{site.call_text}', whose URL '{op.path}' needs {{{{{text}}}}}, but it has no input '{name}' and no `with: {{{name}: ...}}`; every call would fail with 400{cause}", "input-unreachable")
         for p in op.params:
             if p.required and p.value is None and p.location not in ("path", "environment") and p.name not in available:
                 out.warning(pos, f"{site.label} never sets '{p.name}', a required {p.location or 'query'} parameter of '{site.call_text}' ({p.pos}); add an input or a `with` entry", "input-unreachable")
@@ -197,7 +158,7 @@ def check_templates(ctx: Context, out: Diagnostics) -> None:
         for ref, _ in templates_in(data):
             if ctx.bind_namespace_ref(ref):
                 space = ctx.binds.by_namespace.get(ref.path[0])
-                declared = f"bind namespace '{ref.path[0]}' declares {_names(space)}" if space is not None else f"no bind namespace '{ref.path[0]}' exists"
+                declared = f"bind namespace '{ref.path[0]}' declares {name_list(space)}" if space is not None else f"no bind namespace '{ref.path[0]}' exists"
                 warn(pos, ref, what, f"which no bind declares ({declared}); it renders empty")
 
     for consumes in ctx.cap.consumes.values():
@@ -206,7 +167,7 @@ def check_templates(ctx: Context, out: Diagnostics) -> None:
                 bind_refs(data, pos, f"{op.namespace}.{op.name} {what}")
     for site in ctx.sites:
         names = site.input_names
-        inputs = f"inputs: {_names(names)}"
+        inputs = f"inputs: {name_list(names)}"
         for key, value in site.action.with_.items():
             pos = site.action.with_pos.get(key, site.pos)
             bind_refs(value, pos, f"{site.label} `with` {key}")
@@ -301,7 +262,7 @@ def check_base_uris(ctx: Context, out: Diagnostics) -> None:
 
 
 CHECKS: list[Check] = [
-    check_calls, check_with, check_reachable, check_route_vars, check_appended_route_params,
+    check_with, check_reachable, check_route_vars, check_appended_route_params,
     check_templates, check_namespaces, check_ports, check_binds, check_base_uris,
 ]
 

@@ -67,13 +67,16 @@ def _check(path: Path, file: str, strict: bool, d: Diagnostics) -> None:
         ctx = Context.build(cap, root)
         rules = run_rules(ctx)
         d.extend(rules)
-        unresolved = {s.action.call_pos or s.pos for s in ctx.sites if s.action.call is not None and s.op is None}
-        d.extend(engine_diagnostics(cap, ctx.binds, unresolved))
+        failed = {s.action.call_pos or s.pos for s in ctx.sites if s.action.call is not None and s.action.call[0] in ctx.failed_imports}
+        d.extend(engine_diagnostics(cap, ctx.binds, failed))
     # "the runtime accepts it" only where the default checks found nothing at the node or around it
     # (an ignored key such as `calls` or `ref` sits in a mapping the runtime reports on)
     flagged = {x.pos for x in d if x.severity != "note"}
+    unknown_keys = {x.pos for x in d if x.rule in ("key-typo", "unknown-key")}  # already said, with did-you-mean
     for f in official:
         x = f.diagnostic
+        if x.pos in unknown_keys:
+            continue
         accepted = not lenient and x.pos not in flagged and f.scope not in flagged
         d.add("error", x.pos, x.message + (ACCEPTED if accepted else ""), x.rule)
 

@@ -75,7 +75,7 @@ def test_paths_methods_and_base_uri_are_canonicalized():
     assert op.path == "/items/{{id}}/{{sub}}/{{extra}}"
     assert cap.rest[0].operations[0].path == "/items/{id}"
     assert cap.rest[0].operations[0].method == "GET"
-    assert {"dialect-baseuri-slash", "dialect-path-slash", "path-param-appended", "dialect-default-method"} <= set(rules(d))
+    assert {"dialect-baseuri-slash", "dialect-path-slash", "path-param-appended", "missing-method"} <= set(rules(d))
 
 
 def test_auth_dialects():

@@ -413,7 +413,7 @@ def test_strict_names_the_canonical_form_and_says_the_runtime_accepts_it(tmp_pat
 # --------------------------------------------------------------------------- docs
 
 def _rule_ids_in_source() -> set[str]:
-    """The rule id (last argument) of every diagnostics call in the loader, normalizer, engine and checker."""
+    """The rule id of every diagnostics call and CompileError in the loader, normalizer, engine and checker."""
     import ast
 
     root = Path(__file__).resolve().parents[2] / "naftiko_runtime"
@@ -426,6 +426,9 @@ def _rule_ids_in_source() -> set[str]:
             last = node.args[-1]
             if name in ("error", "warning", "note", "Diagnostic") and len(node.args) >= 3 and isinstance(last, ast.Constant) and isinstance(last.value, str):
                 ids.add(last.value)
+            rule = node.args[1] if name == "CompileError" and len(node.args) >= 2 else None
+            if isinstance(rule, ast.Constant) and isinstance(rule.value, str):
+                ids.add(rule.value)
     return ids
 
 

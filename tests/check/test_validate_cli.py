@@ -39,7 +39,7 @@ capability:
     - {name: list, description: List items, call: api.list-items}
 """
 BAD = GOOD.replace("call: api.list-items", "call: api.list-itemz")
-NOTE = GOOD.replace("method: GET}", "}")  # no method: a note (GET is used)
+NOTE = GOOD.replace("  - type: http\n    namespace: api", "  - namespace: api")  # no consumes `type`: a note (http is used)
 
 
 def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
@@ -131,7 +131,7 @@ def test_directories_are_searched_for_capabilities_only(files, capsys, monkeypat
 def test_quiet_hides_notes(files, capsys, monkeypatch):
     monkeypatch.chdir(files)
     code, out, _ = run_main(capsys, "nested")
-    assert code == 0 and ": note: " in out and "[dialect-default-method]" in out
+    assert code == 0 and ": note: " in out and "[dialect-consumes-type]" in out
     code, out, _ = run_main(capsys, "--quiet", "nested")
     assert code == 0 and out.strip() == "1 file, 0 errors, 0 warnings"
 

@@ -84,7 +84,7 @@ def test_unknown_call_is_a_startup_error_with_known_names(tmp_path: Path):
     cap.write_text(text)
     result = run_cli("run", str(cap), "--mock")
     assert result.returncode == 1
-    assert "call 'sessions-sessions.sessioncontrollerdelete' names no operation" in result.stderr
+    assert "call 'sessions-sessions.sessioncontrollerdelete': consumes 'sessions-sessions' has no operation 'sessioncontrollerdelete'; did you mean" in result.stderr
     assert "sessioncontrollerremove" in result.stderr and re.search(r"cap\.yaml:\d+:\d+: error", result.stderr)
 
 

@@ -416,8 +416,8 @@ BROKEN = {
     "amazon-ec2-auto-scaling__ec2-auto-scaling-management.yaml": "shared/ec2-auto-scaling.yaml:96:202: error: invalid YAML",
     "amazon-fsx__amazon-fsx-file-system-management.yaml": "consumes 'fsx' is missing `baseUri`",
     "amplitude__amplitude-identity-and-privacy.yaml": "GET /v1/users is served twice",  # REST side: getScimUser has no id
-    "apache-orc__orc-workflow.yaml": "call 'orc.getFileSchema' names no operation of 'orc'",
-    "upbound__platform-engineering.yaml": "call 'upbound.list-teams' names no operation of 'upbound'",
+    "apache-orc__orc-workflow.yaml": "call 'orc.getFileSchema': consumes 'orc' has no operation 'getFileSchema'",
+    "upbound__platform-engineering.yaml": "call 'upbound.list-teams': consumes 'upbound' has no operation 'list-teams'",
 }
 SAMPLES = {"string": "x1", "integer": 1, "number": 1.5, "boolean": True, "array": ["a"], "object": {"k": "v"}}
 
