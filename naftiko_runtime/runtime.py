@@ -35,4 +35,4 @@ def _transports(plan: Plan) -> dict[str, Transport]:
     if plan.mock:
         shared = MockTransport()
         return {ns: shared for ns in plan.cap.consumes}
-    return {ns: HttpTransport(ns, upstream.settings, redact=list(plan.credentials)) for ns, upstream in plan.upstreams.items()}
+    return {ns: HttpTransport(upstream, redact=list(plan.credentials)) for ns, upstream in plan.upstreams.items()}

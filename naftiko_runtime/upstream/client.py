@@ -1,16 +1,27 @@
-"""Send prepared requests: one pooled aiohttp session per consumes namespace, resilient to faults.
+"""Send prepared requests: one pooled pyreqwest client per consumes namespace, resilient to faults.
 
-aiohttp rather than httpx: on this machine a Starlette proxy answers ~4-5k req/s with aiohttp and
-~500 with httpx 0.28 (docs/ARCHITECTURE.md, bench/). The session lives for the whole process, so
-connections are reused across requests. URLs are passed pre-encoded (yarl `encoded=True`): what
-the request plan encoded is exactly what goes on the wire.
+pyreqwest (Rust: reqwest, hyper, rustls) rather than aiohttp: against the same upstream, 32
+concurrent callers, it costs ~40-55 µs of CPU per request where aiohttp costs ~110 and httpx ~2000
+(docs/PERFORMANCE.md). The client lives for the whole process, so connections are reused across
+requests; HTTP/2 is used when a TLS upstream offers it (ALPN); proxies come from `HTTP_PROXY`,
+`HTTPS_PROXY`, `NO_PROXY`; trusted CAs from the system store (`SSL_CERT_FILE`, `SSL_CERT_DIR`) plus
+the upstream's own (`TlsPlan`); redirects are never followed (a 3xx passes through).
+
+The URL that goes out is the one the request plan encoded, byte for byte: pyreqwest parses URLs
+the WHATWG way (`/a/../b` -> `/b`, `%2e%2e` is `..`, `\\` is `/`), so the plan percent-encodes the
+file's constant URL parts in that form at load and refuses `.`/`..` values (upstream/request.py),
+and `_attempt` refuses to send a URL the parser would still change.
 
 Every call is bounded (docs/RELIABILITY.md): a connect timeout, a read timeout (silence between
 bytes), and a total budget that includes retries and their waits. Idempotent methods are retried
 on connection faults and on 429/502/503/504 with full-jitter exponential backoff, honoring
-`Retry-After`; POST and PATCH never are, because the upstream may already have acted. A per-upstream
-slot limit keeps a slow upstream from holding every connection, and a caller that cannot get a
-slot in time gets a 503 instead of waiting forever.
+`Retry-After`; POST and PATCH never are, because the upstream may already have acted. At most
+`max_connections` calls run at once per upstream, and a caller that cannot get a slot within the
+connect timeout gets a 503 instead of waiting forever. A response body is read up to
+`max_response_bytes` after decoding (`_read`, upstream/decoding.py), never further.
+
+Another client fits behind the same `Transport` protocol: it implements `_attempt` (one try, its
+errors mapped onto errors.py's `UpstreamFailure` subclasses) and inherits the retry policy.
 """
 
 from __future__ import annotations
@@ -20,16 +31,20 @@ import email.utils
 import logging
 import os
 import random
+import re
 import time
 from dataclasses import dataclass, field
-from typing import Mapping, Protocol
+from datetime import timedelta
+from typing import Any, Mapping, Protocol
 
-import aiohttp
-from yarl import URL
+from pyreqwest import exceptions as rq
+from pyreqwest.client import Client, ClientBuilder
+from pyreqwest.http import Url
 
 from naftiko_runtime import __version__
 from naftiko_runtime.binds import redactable
 from naftiko_runtime.errors import (
+    InputError,
     UpstreamBadResponse,
     UpstreamBusy,
     UpstreamFailure,
@@ -39,7 +54,7 @@ from naftiko_runtime.errors import (
 )
 from naftiko_runtime.settings import Settings, size_text
 from naftiko_runtime.upstream.decoding import ACCEPT_ENCODING, BadEncoding, BodyDecoder, TooLarge
-from naftiko_runtime.upstream.request import Prepared
+from naftiko_runtime.upstream.request import Prepared, Upstream
 
 log = logging.getLogger("naftiko.upstream")
 
@@ -48,6 +63,7 @@ BACKOFF_CAP = 2.0
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 USER_AGENT = f"naftiko-runtime/{__version__}"
+_OS_ERROR = re.compile(r"\(os error (\d+)\)")
 
 
 @dataclass
@@ -105,7 +121,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)  # aiohttp's headers are case-insensitive already
+    value = headers.get(name)  # the client's header maps are case-insensitive already
     if value is not None:
         return value
     low = name.lower()
@@ -113,26 +129,39 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 
 
 class HttpTransport:
-    """The real upstream: a pooled aiohttp session, created lazily inside the running loop."""
+    """The real upstream: a pooled pyreqwest client, created lazily inside the running loop."""
 
-    def __init__(self, namespace: str, settings: Settings, redact: list[str] | None = None):
-        self.namespace = namespace
-        self.settings = settings
-        self._session: aiohttp.ClientSession | None = None
-        self._slots = asyncio.Semaphore(settings.max_connections)
-        # the first attempt's timeouts are the same for every call: built once, not per request
-        self._first_timeout = aiohttp.ClientTimeout(total=settings.timeout, connect=settings.connect, sock_read=settings.read)
+    def __init__(self, upstream: Upstream, redact: list[str] | None = None):
+        self.namespace = upstream.namespace
+        self.settings = upstream.settings
+        self.upstream = upstream
+        self._client: Client | None = None
         # credentials this transport sends: an upstream that echoes them back must not leak them
         self._redact = [s.encode() for s in redactable(redact or [])]
 
-    def _open(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(limit=self.settings.max_connections, ttl_dns_cache=300)
-        self._session = aiohttp.ClientSession(
+    def _open(self) -> Client:
+        s, tls = self.settings, self.upstream.tls
+        builder = (
+            ClientBuilder()
+            .user_agent(USER_AGENT)
+            .follow_redirects(False).referer(False)  # a 3xx is the upstream's answer, passed on
+            .timeout(timedelta(seconds=s.timeout))  # the first attempt's budget; retries set their own
+            .connect_timeout(timedelta(seconds=s.connect))
+            .read_timeout(timedelta(seconds=s.read))
+            .max_connections(s.max_connections)
+            .pool_timeout(timedelta(seconds=s.connect))  # waiting for a slot counts as connecting
+            .http2(True)  # when a TLS upstream offers it; plain-text upstreams stay on HTTP/1.1
             # bodies are decoded by upstream/decoding.py, whose cap counts decoded bytes
-            connector=connector, auto_decompress=False,
-            headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING}, cookie_jar=aiohttp.DummyCookieJar(),
+            .gzip(False).deflate(False).brotli(False).zstd(False)
+            .default_headers({"Accept-Encoding": ACCEPT_ENCODING})
         )
-        return self._session
+        if tls is not None:
+            for pem in tls.ca_pems:
+                builder = builder.add_root_certificate_pem(pem)
+            if tls.identity_pem:
+                builder = builder.identity_pem(tls.identity_pem)
+        self._client = builder.build()
+        return self._client
 
     async def send(self, request: Prepared) -> Response:
         """One call: attempts until an answer is final, the retries are spent, or the budget is."""
@@ -142,8 +171,7 @@ class HttpTransport:
         while True:
             outcome: Response | UpstreamFailure
             try:
-                remaining = deadline - loop.time()
-                outcome = await self._attempt(request, remaining, self._first_timeout if attempt == 0 else None)
+                outcome = await self._attempt(request, deadline - loop.time(), attempt == 0)
             except UpstreamFailure as exc:
                 outcome = exc
             delay = retry_delay(request.method, outcome, attempt, self.settings, deadline - loop.time())
@@ -157,65 +185,66 @@ class HttpTransport:
                      self.namespace, what, request.method, attempt + 1, self.settings.retries + 1, delay)
             await asyncio.sleep(delay)
 
-    async def _attempt(self, request: Prepared, remaining: float, timeout: aiohttp.ClientTimeout | None = None) -> Response:
+    async def _attempt(self, request: Prepared, remaining: float, first: bool) -> Response:
         s = self.settings
         if remaining <= 0:
             raise UpstreamTimeout(self.namespace, f"no complete answer within {s.timeout:g}s (total timeout)")
-        await self._acquire(min(s.connect, remaining))
+        url = _wire_url(request.url)
         try:
-            session = self._session or self._open()
-            if timeout is None:  # a retry: what is left of the budget
-                timeout = aiohttp.ClientTimeout(total=remaining, connect=min(s.connect, remaining), sock_read=s.read)
-            async with session.request(
-                request.method, URL(request.url, encoded=True), headers=request.headers,
-                data=request.body, allow_redirects=False, timeout=timeout,
-            ) as resp:
-                body = await self._read(resp)
-                return Response(resp.status, self._scrub(body), resp.headers.get("Content-Type"), resp.headers)
-        except UpstreamFailure:
-            raise
-        except aiohttp.ConnectionTimeoutError:
-            raise UpstreamTimeout(self.namespace, f"no connection within {s.connect:g}s (connect timeout)", retryable=True) from None
-        except aiohttp.SocketTimeoutError:
+            builder = (self._client or self._open()).request(request.method, url).headers(request.headers)
+        except ValueError:  # its message quotes the value, which may be a credential
+            raise InputError.one("headers", "header", "a header value holds a character HTTP does not allow; nothing was sent") from None
+        if request.body is not None:
+            builder = builder.body_bytes(request.body)
+        if not first:  # a retry: what is left of the budget (the first attempt uses the client's)
+            builder = builder.timeout(timedelta(seconds=remaining))
+        started = time.monotonic()
+        try:
+            async with builder.build_streamed() as resp:
+                headers = resp.headers
+                body = await self._read(headers, resp)
+                return Response(resp.status, self._scrub(body) if self._redact else body, headers.get("content-type"), headers)
+        except rq.PoolTimeoutError:
+            n = s.max_connections
+            raise UpstreamBusy(self.namespace, f"all {n} connection slot(s) stayed in use for {s.connect:g}s") from None
+        except rq.RequestTimeoutError as exc:
+            if time.monotonic() - started >= (s.timeout if first else remaining) - 0.01:
+                raise UpstreamTimeout(self.namespace, f"no complete answer within {s.timeout:g}s (total timeout)") from None
+            if _connecting(exc):
+                raise UpstreamTimeout(self.namespace, f"no connection within {s.connect:g}s (connect timeout)", retryable=True) from None
             raise UpstreamTimeout(self.namespace, f"no data for {s.read:g}s (read timeout)") from None
-        except asyncio.TimeoutError:
-            raise UpstreamTimeout(self.namespace, f"no complete answer within {s.timeout:g}s (total timeout)") from None
-        except aiohttp.ClientPayloadError:
+        except rq.ReadError:
             raise UpstreamBadResponse(self.namespace, "the response body was cut off", retryable=True) from None
-        except (aiohttp.ClientConnectionError, OSError) as exc:
-            raise UpstreamUnreachable(self.namespace, _describe(exc), retryable=True) from None
-        except aiohttp.ClientError as exc:  # an answer that is not HTTP (bad status line, headers...)
-            raise UpstreamBadResponse(self.namespace, f"not a valid HTTP response ({type(exc).__name__})") from None
-        finally:
-            self._slots.release()
+        except rq.ConnectError as exc:
+            raise UpstreamUnreachable(self.namespace, f"connection failed ({_cause(exc)})", retryable=True) from None
+        except (rq.NetworkError, rq.ClientClosedError) as exc:
+            raise UpstreamUnreachable(self.namespace, f"connection lost ({_cause(exc)})", retryable=True) from None
+        except rq.RequestError as exc:  # an answer that is not HTTP (bad status line, headers...)
+            raise UpstreamBadResponse(self.namespace, f"not a valid HTTP response ({_cause(exc)})") from None
 
-    async def _acquire(self, wait: float) -> None:
-        """A slot among `max_connections`; waiting is bounded like a connect (503 when it runs out)."""
-        if not self._slots.locked():  # the common case: no timer to arm
-            await self._slots.acquire()
-            return
-        try:
-            async with asyncio.timeout(wait):
-                await self._slots.acquire()
-        except TimeoutError:
-            n = self.settings.max_connections
-            raise UpstreamBusy(self.namespace, f"all {n} connection slot(s) stayed in use for {wait:g}s") from None
+    async def _read(self, headers: Mapping[str, str], resp: Any) -> bytes:
+        """The decoded body, refused as soon as it passes the cap (decoded bytes, any encoding).
 
-    async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
-        """The decoded body, refused as soon as it passes the cap (decoded bytes, any encoding)."""
+        The client hands over the body as sent (its decompression is off); upstream/decoding.py
+        decodes it chunk by chunk under the cap. This is the one place a response body is read.
+        """
         limit = self.settings.max_response_bytes
         over = f"over the {size_text(limit)} limit"
-        if resp.content_length is not None and resp.content_length > limit:
-            raise UpstreamTooLarge(self.namespace, f"{resp.content_length:,} bytes, {over}")
+        length = headers.get("content-length")
+        size = int(length) if length is not None and length.isdigit() else None
+        if size is not None and size > limit:
+            raise UpstreamTooLarge(self.namespace, f"{size:,} bytes, {over}")
+        decoder = None
         try:
-            decoder = BodyDecoder(resp.headers.get("Content-Encoding"), limit)
-            if decoder.identity and resp.content_length is not None:  # the common case: one read
-                return await resp.read()
-            async for chunk in resp.content.iter_chunked(65536):
-                decoder.feed(chunk)
+            decoder = BodyDecoder(headers.get("content-encoding"), limit)
+            if decoder.identity and size is not None:  # the common case: one read of a known size
+                return bytes(await resp.bytes())
+            reader = resp.body_reader
+            while (chunk := await reader.read_chunk()) is not None:
+                decoder.feed(bytes(chunk))
             return decoder.finish()
         except TooLarge:
-            what = "decoded " if not decoder.identity else ""
+            what = "decoded " if decoder is not None and not decoder.identity else ""
             raise UpstreamTooLarge(self.namespace, f"{what}body {over}") from None
         except BadEncoding as exc:
             raise UpstreamBadResponse(self.namespace, str(exc)) from None
@@ -227,15 +256,42 @@ class HttpTransport:
         return body
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
 
-def _describe(exc: BaseException) -> str:
-    """A short cause without URLs, addresses or headers (a query may carry credentials)."""
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "the server closed the connection before answering"
-    os_error = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else exc
-    reason = os.strerror(os_error.errno) if isinstance(os_error, OSError) and os_error.errno else type(os_error).__name__
-    return f"connection failed ({reason.lower()})" if isinstance(exc, aiohttp.ClientConnectorError) else f"connection lost ({reason.lower()})"
+def _wire_url(text: str) -> Url:
+    """The parsed URL, refused when parsing would change a byte of its path or query.
+
+    The plan's URLs are already in the parser's form, so this only guards what the plan did not
+    build itself (and any case it missed): the upstream must never see a path nobody wrote.
+    """
+    url = Url(text)
+    if str(url) != text and _target(str(url)) != _target(text):
+        raise InputError.one("path", "path", "the upstream URL would be rewritten by the HTTP client (a '.' or '..' "
+                             "segment, or a character it re-encodes); nothing was sent")
+    return url
+
+
+def _target(url: str) -> str:
+    """Path and query of an absolute URL (what follows the authority)."""
+    start = url.find("/", url.find("//") + 2)
+    return url[start:] if start >= 0 else "/"
+
+
+def _connecting(exc: rq.RequestError) -> bool:
+    """Whether a timeout hit while connecting (reqwest names the phase in the error's causes)."""
+    return any("(Connect)" in c["message"] for c in exc.details.get("causes") or ())
+
+
+def _cause(exc: rq.RequestError) -> str:
+    """The innermost cause, short and without URLs (a query may carry credentials)."""
+    causes = [c["message"] for c in exc.details.get("causes") or () if "://" not in c["message"]]
+    if not causes:
+        return type(exc).__name__
+    text = causes[-1]
+    found = _OS_ERROR.search(text)
+    if found:
+        return os.strerror(int(found.group(1))).lower()
+    return text[:120]

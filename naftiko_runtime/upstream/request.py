@@ -26,10 +26,31 @@ from naftiko_runtime.templates import MISSING, Ref, Template, to_text
 
 JSON_CT = "application/json"
 _COOKIE_SAFE = "!#$%&'()*+-./:<=>?@[]^_`{|}~"
-_BAD_HEADER_CHARS = ("\r", "\n", "\x00")
+_BAD_HEADER_CHARS = frozenset(map(chr, range(0x20))) - {"\t"} | {"\x7f"}  # line breaks, NUL and other controls
 _DOT_SEGMENT = re.compile(r"(?:^|[/\\])\.{1,2}(?:$|[/\\])")
+# Characters an HTTP client following the WHATWG URL standard (pyreqwest, browsers) would rewrite in
+# a path or a query. The file's constant URL parts are percent-encoded here, at load, so the bytes
+# the plan holds are the bytes that go out; values from callers never contain them (only
+# unreserved characters are left unescaped). `\\` would become `/`, `#` would start a fragment.
+_PATH_REWRITTEN = frozenset(' "<>`{}\\#') | frozenset(map(chr, range(0x20))) | {"\x7f"}
+_QUERY_REWRITTEN = frozenset(' "<>\'#') | frozenset(map(chr, range(0x20))) | {"\x7f"}
+_ENCODED_DOTS = re.compile(r"^(?:\.|%2e){1,2}$", re.IGNORECASE)
 
 Lookup = Callable[[Ref], Any]
+
+
+def wire_form(text: str, query: bool = False) -> str:
+    """A constant URL part in the form clients send unchanged (see `_PATH_REWRITTEN`)."""
+    rewritten = _QUERY_REWRITTEN if query else _PATH_REWRITTEN
+    if text.isascii() and not any(ch in rewritten for ch in text):
+        return text
+    return "".join(quote(ch, safe="") if ch in rewritten or not ch.isascii() else ch for ch in text)
+
+
+def dot_segment(path: str) -> str | None:
+    """The first `.`/`..` segment of a path, also percent-encoded (`%2e%2e`): clients and servers
+    resolve them, so the path sent would not be the one written."""
+    return next((seg for seg in path.split("/") if _ENCODED_DOTS.match(seg)), None)
 
 
 @dataclass
@@ -93,6 +114,18 @@ class _Placed:
     template: Template | None  # None: take the argument of the same name
 
 
+@dataclass(frozen=True)
+class TlsPlan:
+    """TLS material of one upstream as data (PEM bytes), so any HTTP client can be given it.
+
+    Trusted CAs are the system's (`SSL_CERT_FILE`/`SSL_CERT_DIR` honored) plus `ca_pems`;
+    `identity_pem` is a client certificate chain and its private key, for mutual TLS.
+    """
+
+    ca_pems: tuple[bytes, ...] = ()
+    identity_pem: bytes | None = None
+
+
 class Upstream:
     """One consumes namespace compiled once: its base URL, credentials and client settings.
 
@@ -100,11 +133,12 @@ class Upstream:
     because a caller must never choose the upstream host.
     """
 
-    def __init__(self, namespace: str, base_url: str, auth: "AuthPlan", settings: Settings):
+    def __init__(self, namespace: str, base_url: str, auth: "AuthPlan", settings: Settings, tls: TlsPlan | None = None):
         self.namespace = namespace
         self.base_url = base_url
         self.auth = auth
         self.settings = settings
+        self.tls = tls
 
     @classmethod
     def compile(cls, consumes: Consumes, ctx: CompileContext, settings: Settings, base_uri: str | None = None) -> "Upstream | None":
@@ -123,7 +157,15 @@ class Upstream:
             names = ", ".join("{{" + r.text + "}}" for r in base.refs)
             ctx.diagnostics.error(consumes.pos, f"baseUri of consumes '{namespace}' uses {names}, which no bind declares (a caller must never choose the upstream host)", "unbound-variable")
             ok = False
-        return cls(namespace, base.constant() if base.is_constant else "", auth, settings) if ok else None
+        base_url = ""
+        if base.is_constant:
+            scheme, sep, rest = base.constant().partition("://")
+            authority, slash, path = rest.partition("/")
+            if dot_segment(path) is not None:
+                ctx.diagnostics.error(consumes.pos, f"baseUri of consumes '{namespace}' has a '{dot_segment(path)}' segment, which HTTP clients and servers resolve; write the URL it stands for", "dot-segment")
+                ok = False
+            base_url = scheme + sep + authority + slash + wire_form(path)
+        return cls(namespace, base_url, auth, settings) if ok else None
 
 
 class RequestPlan:
@@ -135,12 +177,17 @@ class RequestPlan:
         self.method = op.method
         self.op = op
         raw_path, _, fixed_query = op.path.partition("?")
-        self.fixed_query = fixed_query
+        self.fixed_query = wire_form(fixed_query, query=True)
         self.auth = upstream.auth
         self.base_url = upstream.base_url
         self.path = ctx.template(raw_path)
         for name, value in self.auth.path_vars.items():
             self.path = self.path.bind(lambda r, n=name, v=value: quote(v, safe="") if r.path == (n,) else MISSING)
+        skeleton = "".join(part if isinstance(part, str) else "x" for part in self.path.parts)  # a value is never empty
+        if dot_segment(skeleton) is not None:
+            raise CompileError(f"the path of '{self.namespace}.{op.name}' ({op.path}) has a '{dot_segment(skeleton)}' segment, which HTTP "
+                               "clients and servers resolve; write the path it stands for", "dot-segment")
+        self.path = Template(self.path.source, tuple(wire_form(p) if isinstance(p, str) else p for p in self.path.parts))
         self.item = bool(self.path.parts) and isinstance(self.path.parts[-1], Ref)
         self.query: list[_Placed] = []
         self.headers: list[_Placed] = []
@@ -260,8 +307,8 @@ def _query_pair(name: str, value: Any) -> str:
 
 def _header_value(name: str, value: Any) -> str:
     text = to_text(value)
-    if any(ch in text for ch in _BAD_HEADER_CHARS):
-        raise InputError.one(name, "header", "must not contain line breaks or NUL characters")
+    if any(ch in _BAD_HEADER_CHARS for ch in text):
+        raise InputError.one(name, "header", "must not contain line breaks, NUL or other control characters")
     return text
 
 
@@ -295,6 +342,10 @@ class AuthPlan:
                     self.body[entry.key] = value
                 elif entry.placement == "path":
                     self.path_vars[entry.key] = value
+        for name, value in self.headers.items():  # a bound secret read from a file often ends with a line break
+            if any(ch in _BAD_HEADER_CHARS for ch in value):
+                raise CompileError(f"authentication of consumes '{namespace}': the value bound for header '{name}' holds a line "
+                                   "break or another control character (often a trailing newline in the secret); remove it", "bad-credential")
 
 
 def _constant(ctx: CompileContext, text: str, namespace: str) -> str:

@@ -18,6 +18,7 @@ import asyncio
 import collections
 import json
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -87,8 +88,10 @@ class Seen:
 class FaultServer:
     """The upstream, served from its own thread and event loop so tests can stay synchronous."""
 
-    def __init__(self, default_delay: float = 0.0, record: bool = True, loop_factory: Any = asyncio.new_event_loop):
+    def __init__(self, default_delay: float = 0.0, record: bool = True, loop_factory: Any = asyncio.new_event_loop,
+                 ssl_context: Any = None):
         self.default_delay = default_delay
+        self.ssl_context = ssl_context  # an `ssl.SSLContext`: serve HTTPS
         self.record = record
         self.requests: list[Seen] = []
         self.connections = 0
@@ -115,7 +118,7 @@ class FaultServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.ssl_context else 'http'}://127.0.0.1:{self.port}"
 
     def script(self, *faults: Fault) -> None:
         """The next requests get these faults, in order; then the echo again."""
@@ -141,7 +144,7 @@ class FaultServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self.port))
         self.port = sock.getsockname()[1]
-        self._server = await asyncio.start_server(self._connection, sock=sock, backlog=1024)
+        self._server = await asyncio.start_server(self._connection, sock=sock, backlog=1024, ssl=self.ssl_context)
 
     async def _close(self) -> None:
         if self._server is not None:
@@ -173,7 +176,7 @@ class FaultServer:
                         self.requests.append(seen)
                 if not await self._answer(self._next(), seen, writer):
                     return
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError, ssl.SSLError):
             return
         finally:
             self._open.discard(writer)
