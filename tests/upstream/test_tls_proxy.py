@@ -67,14 +67,14 @@ def test_naftiko_run_trusts_ssl_cert_file_and_names_an_untrusted_certificate(ca,
     bundle = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(bundle))
     with FaultServer(ssl_context=server_context(ca)) as server:
-        runtime = Naftiko(VAPI, "--base-uri", f"sessions-sessions={server.url}", exposures=["sessions-sessions-rest"],
+        runtime = Naftiko(VAPI, "--base-uri", f"sessions-sessions={server.url}",
                           env={"SSL_CERT_FILE": str(bundle)}, verbose=False)
         try:
             response = runtime.request("GET", "/v1/session/abc")
             assert response.status_code == 200 and response.json()["target"] == "/session/abc"
         finally:
             assert runtime.stop() == 0
-        runtime = Naftiko(VAPI, "--base-uri", f"sessions-sessions={server.url}", exposures=["sessions-sessions-rest"],
+        runtime = Naftiko(VAPI, "--base-uri", f"sessions-sessions={server.url}",
                           env={"SSL_CERT_FILE": None}, verbose=False)
         try:
             response = runtime.request("GET", "/v1/session/abc")
@@ -85,7 +85,7 @@ def test_naftiko_run_trusts_ssl_cert_file_and_names_an_untrusted_certificate(ca,
 
 def test_proxies_come_from_the_environment():
     with FaultServer() as proxy:
-        runtime = Naftiko(VAPI, "--base-uri", "sessions-sessions=http://upstream.invalid/api", exposures=["sessions-sessions-rest"],
+        runtime = Naftiko(VAPI, "--base-uri", "sessions-sessions=http://upstream.invalid/api",
                           env={"HTTP_PROXY": proxy.url, "NO_PROXY": ""}, verbose=False)
         try:
             response = runtime.request("GET", "/v1/session/a%2Fb")
