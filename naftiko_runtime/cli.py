@@ -147,8 +147,8 @@ def _run_http(runtime, serve_options, mock: bool, file: str) -> int:
         _print(f"naftiko: {problem}")
     if problems:
         return _refuse(file, f"{len(problems)} problem(s); nothing is served.")
-    for other in runtime.plan.cap.other:
-        _print(f"naftiko: {other.type} exposure '{other.namespace}' is not served by this runtime yet; the others run")
+    for other in [*runtime.plan.cap.skills, *([runtime.plan.cap.control] if runtime.plan.cap.control else [])]:
+        _print(f"naftiko: exposure '{other.namespace}' is not served by this runtime yet; the others run")
     for api in runtime.plan.mcp:
         if api.exposure.transport == "stdio":
             _print(f"naftiko: MCP exposure '{api.exposure.namespace}' uses stdio; run `naftiko run {runtime.plan.cap.file} --stdio` to serve it")

@@ -9,6 +9,7 @@ NaftikoError
     UsageError            the command line names something the capability does not have (exit 2)
   RequestError            one call failed; each adapter renders it (problem+json, MCP isError)
     InputError            the caller's input (400)
+    NotFound              a resource, prompt, skill or file the caller named does not exist (404)
     UpstreamFailure       the upstream: UpstreamUnreachable, UpstreamTimeout, UpstreamTooLarge,
                           UpstreamBadResponse, UpstreamBusy (502/504/503)
 ```
@@ -117,6 +118,16 @@ class InputError(RequestError):
     @classmethod
     def one(cls, name: str, location: str | None, detail: str) -> "InputError":
         return cls([InputProblem(name, location, detail)])
+
+
+class NotFound(RequestError):
+    """The caller named something that does not exist: a resource URI, prompt, skill or file."""
+
+    status = 404
+
+    def __init__(self, message: str):
+        self.message = message
+        super().__init__(message)
 
 
 class UpstreamFailure(RequestError):

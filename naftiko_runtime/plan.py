@@ -29,6 +29,8 @@ from naftiko_runtime.errors import CapabilityError, CompileError
 from naftiko_runtime.exposes.auth import Guard, compile_guard, credential_values
 from naftiko_runtime.inputs import Input, derive_inputs
 from naftiko_runtime.pipeline import CallStage, Handler, Invocation, OutputValues, StaticStage, WithPlan
+from naftiko_runtime.prompts import Prompt
+from naftiko_runtime.resources import DynamicResource, Resource, StaticResource
 from naftiko_runtime.settings import Settings
 from naftiko_runtime.shaping import Shaper
 from naftiko_runtime.templates import MISSING, Ref
@@ -67,6 +69,8 @@ class McpApi:
     exposure: McpExposure
     tools: tuple[McpTool, ...]
     guard: Guard | None = None
+    resources: tuple[Resource, ...] = ()
+    prompts: tuple[Prompt, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -215,7 +219,42 @@ class _Compiler:
             compiled = self._invocation(f"tool '{tool.name}'", tool.action, tool.pos, upstreams)
             if compiled is not None:
                 tools.append(McpTool(tool, compiled[0]))
-        return McpApi(exposure, tuple(tools), self._guard(exposure.namespace, exposure.auth))
+        return McpApi(exposure, tuple(tools), self._guard(exposure.namespace, exposure.auth),
+                      self._resources(exposure, upstreams), tuple(Prompt(p) for p in _unique(exposure.prompts, "prompt", self.diagnostics)))
+
+    def _resources(self, exposure: McpExposure, upstreams: dict[str, Upstream]) -> tuple[Resource, ...]:
+        """Static folders, and dynamic resources compiled like tools (their uri variables are inputs)."""
+        out: list[Resource] = []
+        uris: dict[str, Pos] = {}
+        for res in _unique(exposure.resources, "resource", self.diagnostics):
+            if res.uri in uris:
+                self.diagnostics.error(res.pos, f"resource uri '{res.uri}' is declared twice in '{exposure.namespace}' (first at line {uris[res.uri].line})", "duplicate-resource")
+                continue
+            uris[res.uri] = res.pos
+            if res.action is None:
+                out.append(StaticResource(res, self.settings.max_response_bytes))
+                continue
+            compiled = self._invocation(f"resource '{res.name}'", res.action, res.pos, upstreams)
+            if compiled is None:
+                continue
+            try:
+                out.append(DynamicResource(res, compiled[0]))
+            except CompileError as exc:
+                self.diagnostics.error(exc.pos or res.pos, exc.message, exc.rule)
+        return tuple(out)
+
+
+def _unique(items: list, what: str, diagnostics: Diagnostics) -> list:
+    """`items` (resources or prompts) with later duplicates of a name reported and dropped."""
+    seen: dict[str, Pos] = {}
+    out = []
+    for item in items:
+        if item.name in seen:
+            diagnostics.error(item.pos, f"{what} '{item.name}' is declared twice (first at line {seen[item.name].line})", f"duplicate-{what}")
+            continue
+        seen[item.name] = item.pos
+        out.append(item)
+    return out
 
 
 def _loose(name: str) -> str:

@@ -39,6 +39,14 @@ def refs_in(text: Any) -> list[Ref]:
     return [Ref(tuple(m.group(1).split("."))) for m in _TAG.finditer(text) if m.group(1)]
 
 
+def placeholder_names(text: str) -> tuple[list[str], str | None]:
+    """The `{{name}}` tags of `text`, and a snippet around a stray `{{` or `}}` (None when balanced)."""
+    names = [m.group(1) for m in _TAG.finditer(text) if m.group(1)]
+    rest = _TAG.sub("", text)
+    stray = min((i for i in (rest.find("{{"), rest.find("}}")) if i >= 0), default=-1)
+    return names, (rest[max(0, stray - 20): stray + 22] if stray >= 0 else None)
+
+
 def to_text(value: Any) -> str:
     """How a value appears inside text: JSON for lists and objects, lowercase booleans."""
     if value is None or value is MISSING:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from naftiko_runtime.capability.adapters import AdaptersReader
 from naftiko_runtime.capability.diagnostics import Pos
 from naftiko_runtime.capability.imports import ImportReader, is_import
 from naftiko_runtime.capability.model import (
     Action,
     Capability,
     McpExposure,
-    OtherExposure,
     OutputParam,
     Param,
     RestExposure,
@@ -31,8 +31,8 @@ from naftiko_runtime.capability.versions import LABEL
 from naftiko_runtime.capability.yamlsource import YList, YMap
 
 
-class ExposesReader(ImportReader):
-    """`exposes` entries into `RestExposure` / `McpExposure`; other types are recorded, not served."""
+class ExposesReader(ImportReader, AdaptersReader):
+    """`exposes` entries into REST, MCP, skill and control exposures (the last two in capability/adapters.py)."""
 
     def expose(self, cap: Capability, item: Any, pos: Pos) -> None:
         node = self._map(item, "an exposes entry", pos)
@@ -47,8 +47,15 @@ class ExposesReader(ImportReader):
             cap.rest.append(self.rest(node, namespace))
         elif kind == "mcp":
             cap.mcp.append(self.mcp(node, namespace))
-        elif kind in ("skill", "control", "http"):
-            cap.other.append(OtherExposure(type=kind, namespace=namespace, pos=node.pos, port=int_or_none(node.get("port"))))
+        elif kind == "skill":
+            cap.skills.append(self.skill_exposure(node, namespace))
+        elif kind == "control":
+            if cap.control is not None:
+                self.d.error(node.pos, f"a second control exposure (the first is at line {cap.control.pos.line}); one control port serves the whole process", "duplicate-control")
+            else:
+                cap.control = self.control_exposure(node)
+        elif kind == "http":
+            self.d.warning(node.pos, f"exposure type 'http' ('{namespace}') is not served by this runtime; write it as `type: rest` with `resources`", "unsupported-feature")
         else:
             self.d.error(node.at("type") if "type" in node else node.pos, f"exposure type '{node.get('type')}' is not one of rest, mcp, skill, control", "bad-expose-type")
 
@@ -113,9 +120,6 @@ class ExposesReader(ImportReader):
                           description=self._str(node, "description", "mcp"))
         if "authentication" in node:
             exp.auth = self.auth(node.get("authentication"), node.at("authentication"), consumed=False)
-        for key in ("resources", "prompts"):
-            if key in node:
-                self.d.warning(node.key_at(key), f"MCP `{key}` are not served by this runtime yet; tools are", "unsupported-feature")
         for item, tpos in self._list(node, "tools", f"exposure '{namespace}'"):
             tnode = self._map(item, "an MCP tool", tpos)
             if tnode is None:
@@ -134,6 +138,7 @@ class ExposesReader(ImportReader):
                 action.inputs = self.schema_params(tnode["inputSchema"], tnode.at("inputSchema"))
             exp.tools.append(Tool(name=name, action=action, pos=tnode.pos, label=self.renamed(tnode, LABEL, f"tool '{name}'"),
                                   description=self._str(tnode, "description", "tool"), hints=hints, tags=self.tags(tnode, f"tool '{name}'")))
+        self.mcp_content(node, exp)
         return exp
 
     def schema_params(self, schema: YMap, pos: Pos) -> list[Param]:

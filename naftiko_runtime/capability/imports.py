@@ -94,13 +94,16 @@ class ImportReader(Reader):
         if found is None:
             return
         source, wanted, alias, pos = found
-        for kind in ("rest", "mcp", "other"):
+        for kind in ("rest", "mcp", "skills"):
             for exposure in getattr(source, kind):
                 if exposure.namespace == wanted:
                     exposure = copy.deepcopy(exposure)
                     exposure.namespace = alias
                     getattr(cap, kind).append(exposure)
                     return
+        if source.control is not None and source.control.namespace == wanted and cap.control is None:
+            cap.control = copy.deepcopy(source.control)
+            return
         self.unknown(node, "exposure", wanted, pos, source.exposure_namespaces())
 
 

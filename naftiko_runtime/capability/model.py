@@ -169,16 +169,111 @@ class McpExposure:
     description: str = ""
     auth: Auth | None = None
     tools: list[Tool] = field(default_factory=list)
+    resources: list["McpResource"] = field(default_factory=list)
+    prompts: list["McpPrompt"] = field(default_factory=list)
 
 
 @dataclass
-class OtherExposure:
-    """An exposure type this runtime recognizes but does not serve yet (skill, control)."""
+class McpResource:
+    """An MCP resource (SEMANTICS 5.7): the files of a `location` folder, or what `action` answers."""
 
-    type: str
+    name: str
+    uri: str  # `{var}` placeholders make a dynamic resource a URI template
+    pos: Pos
+    label: str = ""
+    description: str = ""
+    mime_type: str | None = None
+    action: Action | None = None  # dynamic: call (or steps), `with`, outputs
+    location: Path | None = None  # static: a folder, resolved against the capability file
+
+
+@dataclass
+class PromptArgument:
+    name: str
+    pos: Pos
+    label: str = ""
+    description: str = ""
+    required: bool = True
+
+
+@dataclass
+class PromptMessage:
+    role: str  # user | assistant
+    content: str  # `{{argument}}` placeholders
+    pos: Pos
+
+
+@dataclass
+class McpPrompt:
+    """An MCP prompt: `template` messages, or a `location` file read as one user message."""
+
+    name: str
+    pos: Pos
+    label: str = ""
+    description: str = ""
+    arguments: list[PromptArgument] = field(default_factory=list)
+    messages: list[PromptMessage] = field(default_factory=list)
+
+
+@dataclass
+class SkillTool:
+    """A tool a skill lists: derived from a sibling exposure's operation or tool, or an instruction file."""
+
+    name: str
+    pos: Pos
+    description: str = ""
+    source: tuple[str, str] | None = None  # `from`: (sibling exposure namespace, operation or tool name)
+    instruction: str | None = None  # a file relative to the skill's location
+
+
+@dataclass
+class Skill:
+    """One skill of a catalog (Agent Skills frontmatter fields, SEMANTICS 6.1)."""
+
+    name: str
+    pos: Pos
+    description: str = ""
+    location: Path | None = None  # the folder holding SKILL.md and its files
+    frontmatter: dict[str, Any] = field(default_factory=dict)  # license, compatibility, metadata, allowed-tools... by spec name
+    tools: list[SkillTool] = field(default_factory=list)
+
+
+@dataclass
+class SkillExposure:
     namespace: str
     pos: Pos
     port: int | None = None
+    address: str = "127.0.0.1"
+    description: str = ""
+    auth: Auth | None = None
+    skills: list[Skill] = field(default_factory=list)
+
+
+@dataclass
+class Observability:
+    """A control exposure's `observability` block, with the spec's defaults."""
+
+    enabled: bool = True
+    metrics: bool = True  # metrics.local.enabled: /metrics on the control port
+    traces: bool = True  # traces.local.enabled: /traces on the control port (and tracing itself)
+    buffer_size: int = 100  # traces.local.buffer-size
+    sampling: float = 1.0
+    propagation: Literal["w3c", "b3"] = "w3c"
+    otlp_endpoint: str | None = None  # exporters.otlp.endpoint (a template: binds allowed)
+
+
+@dataclass
+class ControlExposure:
+    """The management port (SEMANTICS 6.2): health, status, metrics, traces."""
+
+    pos: Pos
+    port: int | None = None
+    namespace: str = "control"
+    address: str = "127.0.0.1"
+    auth: Auth | None = None
+    health: bool = True  # management.health
+    info: bool = False  # management.info: /status
+    observability: Observability = field(default_factory=Observability)
 
 
 @dataclass
@@ -204,7 +299,8 @@ class Capability:
     consumes: dict[str, Consumes] = field(default_factory=dict)
     rest: list[RestExposure] = field(default_factory=list)
     mcp: list[McpExposure] = field(default_factory=list)
-    other: list[OtherExposure] = field(default_factory=list)
+    skills: list[SkillExposure] = field(default_factory=list)
+    control: ControlExposure | None = None
     diagnostics: Diagnostics = field(default_factory=Diagnostics)
     typos: Typos = field(default_factory=Typos)  # misspelt keys, for the symptoms they cause to cite
 
@@ -213,4 +309,4 @@ class Capability:
         return {var for bind in self.binds for var in bind.keys}
 
     def exposure_namespaces(self) -> list[str]:
-        return [e.namespace for e in self.rest] + [e.namespace for e in self.mcp] + [e.namespace for e in self.other]
+        return [e.namespace for e in (*self.rest, *self.mcp, *self.skills)] + ([self.control.namespace] if self.control else [])

@@ -191,7 +191,7 @@ def check_templates(ctx: Context, out: Diagnostics) -> None:
 def check_namespaces(ctx: Context, out: Diagnostics) -> None:
     """Exposure namespaces are unique, and distinct from consumes and bind namespaces."""
     cap = ctx.cap
-    exposures = sorted(((e.namespace, e.pos) for e in [*cap.rest, *cap.mcp, *cap.other]), key=lambda x: (x[1].line, x[1].col))
+    exposures = sorted(((e.namespace, e.pos) for e in [*cap.rest, *cap.mcp, *cap.skills]), key=lambda x: (x[1].line, x[1].col))
     first: dict[str, Pos] = {}
     for ns, pos in exposures:
         where = ctx.field_pos(pos, "namespace")
@@ -209,18 +209,15 @@ def check_namespaces(ctx: Context, out: Diagnostics) -> None:
 def check_ports(ctx: Context, out: Diagnostics) -> None:
     """Two exposures served over HTTP never share a port (`run` refuses to start)."""
     cap = ctx.cap
-    served = [(e.namespace, e.port, e.pos) for e in cap.rest if e.port] + [(m.namespace, m.port, m.pos) for m in cap.mcp if m.transport == "http" and m.port]
+    served = [(e.namespace, e.port, e.pos) for e in [*cap.rest, *cap.skills, *([cap.control] if cap.control else [])] if e.port]
+    served += [(m.namespace, m.port, m.pos) for m in cap.mcp if m.transport == "http" and m.port]
     first: dict[int, tuple[str, Pos]] = {}
-    for ns, port, pos in served:
+    for ns, port, pos in sorted(served, key=lambda s: (s[2].line, s[2].col)):
         if port in first:
             other, opos = first[port]
             out.error(ctx.field_pos(pos, "port"), f"exposures '{other}' (line {opos.line}) and '{ns}' both listen on port {port}; `run` refuses to start. Give each exposure its own port", "port-conflict")
         else:
             first[port] = (ns, pos)
-    for o in cap.other:
-        if o.port and o.port in first:
-            other, opos = first[o.port]
-            out.warning(ctx.field_pos(o.pos, "port"), f"{o.type} exposure '{o.namespace}' uses port {o.port} like '{other}' (line {opos.line}); this runtime does not serve {o.type} exposures yet, but other runtimes would fail to start", "port-conflict")
 
 
 def check_binds(ctx: Context, out: Diagnostics) -> None:

@@ -36,6 +36,7 @@ from starlette.types import ASGIApp
 
 from naftiko_runtime import __version__
 from naftiko_runtime.exposes.auth import protect
+from naftiko_runtime.exposes.mcp_content import content_handlers
 from naftiko_runtime.exposes.mcp_tools import Toolset
 from naftiko_runtime.plan import McpApi
 from naftiko_runtime.runtime import Runtime
@@ -49,7 +50,8 @@ _LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
 def build_server(api: McpApi, runtime: Runtime) -> Server[Any]:
-    """The SDK server for one exposure: name = namespace, instructions = description."""
+    """The SDK server for one exposure: name = namespace, instructions = description; resources
+    and prompts (exposes/mcp_content.py) only when the exposure declares them."""
     exposure = api.exposure
     tools = Toolset(api, runtime)
 
@@ -66,6 +68,7 @@ def build_server(api: McpApi, runtime: Runtime) -> Server[Any]:
         get_tool_input_schema=tools.input_schema,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
+        **content_handlers(api, runtime),
     )
 
 
