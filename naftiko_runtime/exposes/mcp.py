@@ -37,6 +37,7 @@ from starlette.types import ASGIApp
 from naftiko_runtime import __version__
 from naftiko_runtime.exposes.auth import protect
 from naftiko_runtime.exposes.mcp_content import content_handlers
+from naftiko_runtime.exposes.mcp_fast import MCP_PATHS, McpFastPath
 from naftiko_runtime.exposes.mcp_tools import Toolset
 from naftiko_runtime.plan import McpApi
 from naftiko_runtime.runtime import Runtime
@@ -49,11 +50,11 @@ MCP_METHODS = ["POST", "DELETE"]
 _LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
-def build_server(api: McpApi, runtime: Runtime) -> Server[Any]:
+def build_server(api: McpApi, runtime: Runtime, tools: Toolset | None = None) -> Server[Any]:
     """The SDK server for one exposure: name = namespace, instructions = description; resources
     and prompts (exposes/mcp_content.py) only when the exposure declares them."""
     exposure = api.exposure
-    tools = Toolset(api, runtime)
+    tools = tools or Toolset(api, runtime)
 
     async def list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         return tools.listing
@@ -97,14 +98,18 @@ def build_app(runtime: Runtime, api: McpApi, host: str = "127.0.0.1") -> ASGIApp
     health probes and the exposure's `authentication` guard (exposes/auth.py).
 
     Routes, not a Mount: a Mount answers POST /mcp with a 307 to /mcp/. The session manager runs
-    in this app's lifespan (a mounted app's lifespan would never run). GET answers 405.
+    in this app's lifespan (a mounted app's lifespan would never run). GET answers 405. Stateless
+    2026-07-28 `tools/call` and `tools/list` take the fast path (exposes/mcp_fast.py) in front.
     """
     if not is_loopback(host):
         log.warning("MCP exposure '%s' listens on %s without Host/Origin checks; publish it only behind a proxy "
                     "that checks them", api.exposure.namespace, host)
+    tools = Toolset(api, runtime)
+    server = build_server(api, runtime, tools)
+    security = security_settings(host)
+    max_body = runtime.plan.settings.max_body_bytes
     manager = StreamableHTTPSessionManager(
-        app=build_server(api, runtime), stateless=True, json_response=True,
-        security_settings=security_settings(host), max_request_body_size=runtime.plan.settings.max_body_bytes,
+        app=server, stateless=True, json_response=True, security_settings=security, max_request_body_size=max_body,
     )
     endpoint = StreamableHTTPASGIApp(manager)
 
@@ -113,8 +118,10 @@ def build_app(runtime: Runtime, api: McpApi, host: str = "127.0.0.1") -> ASGIApp
         async with manager.run():
             yield
 
-    routes = [Route(path, endpoint, methods=MCP_METHODS) for path in ("/mcp", "/")]
-    return protect(Starlette(routes=routes, lifespan=lifespan), api.guard, runtime.lifecycle)
+    routes = [Route(path, endpoint, methods=MCP_METHODS) for path in MCP_PATHS]
+    sdk_app = Starlette(routes=routes, lifespan=lifespan)
+    fast = McpFastPath(sdk_app, tools, lambda: server.server_info_stamp, security, max_body)
+    return protect(fast, api.guard, runtime.lifecycle)
 
 
 async def serve_stdio(runtime: Runtime, api: McpApi) -> int:

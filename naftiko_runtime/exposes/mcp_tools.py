@@ -2,7 +2,8 @@
 
 Nothing here knows about transports. Everything a call needs (the `Tool` definition, the output
 validator, the upstream name) is built once per tool; a call only checks the arguments, invokes,
-and renders the `Outcome` as a `CallToolResult`. Errors the model can act on (bad arguments, an
+and renders the `Outcome` as a result in its wire form (a dict), which the fast path
+(exposes/mcp_fast.py) serializes as is and the SDK's handler turns into a `CallToolResult`. Errors the model can act on (bad arguments, an
 upstream 4xx/5xx, an unreachable upstream) are results with `is_error`, never JSON-RPC errors, so
 the model sees them; an unknown tool name is the one protocol error (-32602).
 """
@@ -35,13 +36,19 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _text(text: str) -> list[types.TextContent]:
-    return [types.TextContent(type="text", text=text)]
+WireResult = dict[str, Any]  # a CallToolResult as it goes on the wire (camelCase keys)
 
 
-def error_result(text: str) -> types.CallToolResult:
+def _result(text: str, structured: Any = None, is_error: bool = False) -> WireResult:
+    out: WireResult = {"content": [{"type": "text", "text": text}], "isError": is_error}
+    if structured is not None:
+        out["structuredContent"] = structured
+    return out
+
+
+def error_result(text: str) -> WireResult:
     """A tool result the model reads as a failure it may fix (not a protocol error)."""
-    return types.CallToolResult(content=_text(text), is_error=True)
+    return _result(text, is_error=True)
 
 
 def output_schema(invocation: Invocation) -> tuple[dict[str, Any] | None, bool]:
@@ -86,6 +93,10 @@ class ToolRunner:
         )
 
     async def call(self, arguments: Any) -> types.CallToolResult:
+        """The result as the SDK's model (its handlers: stdio, the handshake-era HTTP transport)."""
+        return types.CallToolResult.model_validate(await self.call_wire(arguments))
+
+    async def call_wire(self, arguments: Any) -> WireResult:
         """Never raises: every failure becomes an `is_error` result, internal ones are logged."""
         try:
             if arguments is None:
@@ -103,7 +114,7 @@ class ToolRunner:
             log.exception("tool %s: internal error", self.name)
             return error_result(f"Tool '{self.name}' failed with an internal error in the runtime; the error is logged on the server")
 
-    def render(self, outcome: Outcome) -> types.CallToolResult:
+    def render(self, outcome: Outcome) -> WireResult:
         """A 2xx answer as structured content plus the same JSON as text; >= 400 as an error result."""
         if not outcome.ok:
             return error_result(self._upstream_error(outcome))
@@ -118,14 +129,14 @@ class ToolRunner:
             if value is NOTHING:
                 if self.output_validator is not None:
                     return error_result(f"Tool '{self.name}': the upstream answered HTTP {outcome.status} without the JSON its declared output needs")
-                return types.CallToolResult(content=_text(raw or f"(HTTP {outcome.status}, no content)"))
+                return _result(raw or f"(HTTP {outcome.status}, no content)")
         structured = value if isinstance(value, dict) and not self.wrap else {"result": value}
         if self.output_validator is not None and not self.output_validator.is_valid(structured):
             log.warning("tool %s: the upstream answer does not match the declared output shape", self.name)
             return error_result(f"Tool '{self.name}': the upstream answer does not match the tool's declared output shape; "
                                 f"it was: {self._capped(outcome)}")
         text = raw if raw is not None and structured is value else _dumps(structured)
-        return types.CallToolResult(content=_text(text), structured_content=structured)
+        return _result(text, structured)
 
     def _upstream_error(self, outcome: Outcome) -> str:
         try:
