@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from naftiko_runtime.runtime import Runtime
 
 JSON_CT = "application/json"
+BINARY_CT = "application/octet-stream"
 
 
 @dataclass
@@ -40,10 +41,17 @@ class Outcome:
     content_type: str | None
     value: Any = NOTHING  # the shaped value when outputs reshaped the body
     retry_after: str | None = None  # the upstream's Retry-After on a 429/503, passed on to the caller
+    binary: bool = False  # raw bytes (`outputRawFormat: binary`): never decoded as text
 
     @property
     def ok(self) -> bool:
         return self.status < 400
+
+    def with_type(self, content_type: str) -> "Outcome":
+        """The same answer advertised with another media type (`outputMediaType`), raw bodies only."""
+        if self.value is not NOTHING:
+            return self
+        return Outcome(self.status, self.body, content_type, self.value, self.retry_after, self.binary)
 
 
 class Exchange:
@@ -101,16 +109,17 @@ def _compile_with(value: Any, ctx: CompileContext) -> tuple[str, Any]:
 class Invocation:
     """An exposed operation or tool compiled into its pipeline. Never changed after compiling."""
 
-    __slots__ = ("name", "inputs", "checker", "input_schema", "output_schema", "upstream", "_with", "_handler")
+    __slots__ = ("name", "inputs", "checker", "input_schema", "output_schema", "upstream", "binary_type", "_with", "_handler")
 
     def __init__(self, name: str, inputs: tuple[Input, ...], with_plan: WithPlan, handler: Handler,
-                 output_schema: dict[str, Any] | None = None, upstream: str | None = None):
+                 output_schema: dict[str, Any] | None = None, upstream: str | None = None, binary_type: str | None = None):
         self.name = name
         self.inputs = inputs
         self.checker = Checker(inputs)
         self.input_schema = json_schema(inputs)
         self.output_schema = output_schema  # what a successful shaped result satisfies, when declared
         self.upstream = upstream  # the consumes namespace a single-call pipeline sends to (for messages)
+        self.binary_type = binary_type  # the media type of a binary answer (`outputRawFormat: binary`), for OpenAPI
         self._with = with_plan
         self._handler = handler
 
@@ -148,19 +157,27 @@ def _value_texts(outputs: list[OutputParam]) -> set[str]:
 class CallStage:
     """One upstream call: build the request from the arguments, send it, shape a 2xx answer."""
 
-    __slots__ = ("plan", "namespace", "shaper", "values")
+    __slots__ = ("plan", "namespace", "shaper", "values", "media_type")
 
-    def __init__(self, plan: RequestPlan, shaper: Shaper, values: OutputValues):
+    def __init__(self, plan: RequestPlan, shaper: Shaper, values: OutputValues, media_type: str | None = None):
         self.plan = plan
         self.namespace = plan.namespace
         self.shaper = shaper
         self.values = values
+        self.media_type = media_type  # `outputMediaType`: what callers are told, whatever the upstream said
 
     async def __call__(self, x: Exchange) -> Outcome:
         response = await x.runtime.send(self.namespace, self.plan.build(x.args))
         if response.status >= 400:
             retry_after = response.headers.get("Retry-After") if response.status in (429, 503) else None
             return Outcome(response.status, response.body, response.content_type, retry_after=retry_after)
+        if self.shaper.format == "binary":
+            return Outcome(response.status, response.body, self.media_type or response.content_type or BINARY_CT, binary=True)
+        if self.media_type is not None:
+            return self._shaped(response, x).with_type(self.media_type)
+        return self._shaped(response, x)
+
+    def _shaped(self, response: Any, x: Exchange) -> Outcome:
         if self.shaper.identity:
             return Outcome(response.status, response.body, response.content_type)
         value = self.shaper.shape(response.body, response.content_type, self.values.renderer(x.args))

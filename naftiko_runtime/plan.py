@@ -34,11 +34,12 @@ from naftiko_runtime.resources import DynamicResource, Resource, StaticResource
 from naftiko_runtime.settings import Settings
 from naftiko_runtime.shaping import Shaper
 from naftiko_runtime.templates import MISSING, Ref
-from naftiko_runtime.upstream.request import CompileContext, RequestPlan, Upstream
+from naftiko_runtime.upstream.request import CompileContext, Limit, RequestPlan, Upstream
 
 _ROUTE_VAR = re.compile(r"\{([^{}/]+)\}")
 INPUT_PREFIXES = ("rest", "tools", "mcp", "inputs")  # `{{tools.x}}` and the like name input x
 UNSUPPORTED_UPSTREAM_AUTH = ("unsupported", "oauth2", "digest")
+DEFAULT_MAX_BINARY = 10 << 20  # the format's default `maxBinarySize` (beta1)
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,8 @@ class _Compiler:
                                f"{self.cap.typos.cause(consumes.pos, ['resources', 'operations', 'name'], deep=True)}", "call-unresolved")
         return op
 
-    def _handler(self, label: str, action: Action, op: ConsumedOperation | None, upstreams: dict[str, Upstream]) -> Handler | None:
+    def _handler(self, label: str, action: Action, op: ConsumedOperation | None, upstreams: dict[str, Upstream],
+                 max_binary: int | None = None) -> Handler | None:
         values = OutputValues(action.outputs, self.ctx)
         if op is None:
             if not action.outputs:
@@ -156,26 +158,37 @@ class _Compiler:
         upstream = upstreams.get(op.namespace)
         if upstream is None:  # the namespace failed to compile; its own error is already reported
             return None
-        return CallStage(RequestPlan(upstream, op, self.ctx), Shaper(action.outputs, op.output_format), values)
+        if op.output_format != "binary":
+            return CallStage(RequestPlan(upstream, op, self.ctx), Shaper(action.outputs, op.output_format), values, op.media_type)
+        if action.outputs:
+            self.diagnostics.warning(action.outputs[0].pos, f"{label}: `outputParameters` do not apply to the binary answer of '{op.namespace}.{op.name}' (its bytes pass through); remove them", "binary-outputs-ignored")
+        if op.max_binary is not None:
+            limit = Limit(op.max_binary, f"maxBinarySize of '{op.namespace}.{op.name}'")
+        else:
+            limit = Limit(max_binary or DEFAULT_MAX_BINARY, "maxBinarySize" + (" of the exposure" if max_binary else " (default)"))
+        return CallStage(RequestPlan(upstream, op, self.ctx, limit), Shaper([], "binary"), values, op.media_type)
 
     def _inputs(self, action: Action, op: ConsumedOperation | None) -> list[Input]:
         is_bind = lambda path: self.ctx.binds.lookup(Ref(path)) is not MISSING  # noqa: E731
         return derive_inputs(action, op, is_bind, self.ctx.prefixes)
 
     def _invocation(self, label: str, action: Action, pos: Pos, upstreams: dict[str, Upstream],
-                    route: str | None = None) -> tuple[Invocation, str | None] | None:
+                    route: str | None = None, max_binary: int | None = None,
+                    media_type: str | None = None) -> tuple[Invocation, str | None] | None:
         """The compiled pipeline and, for REST, the path as served; None after reporting a problem."""
         try:
             op = self._target(label, action)
-            handler = self._handler(label, action, op, upstreams)
+            handler = self._handler(label, action, op, upstreams, max_binary)
             if handler is None:
                 return None
             inputs = self._inputs(action, op)
             if route is not None:
                 route, inputs = route_with_inputs(route, inputs)
             shaper = handler.shaper if isinstance(handler, CallStage) else None
+            binary = shaper is not None and shaper.format == "binary"
             invocation = Invocation(label, tuple(inputs), WithPlan(action.with_, self.ctx), handler,
-                                    shaper.output_schema if shaper else None, op.namespace if op else None)
+                                    shaper.output_schema if shaper else None, op.namespace if op else None,
+                                    (media_type or handler.media_type or "application/octet-stream") if binary else None)
             return invocation, route
         except CompileError as exc:
             self.diagnostics.error(exc.pos or action.call_pos or pos, exc.message, exc.rule)
@@ -194,7 +207,7 @@ class _Compiler:
         routes: list[Route] = []
         seen: dict[tuple[str, str], Route] = {}
         for op in exposure.operations:
-            compiled = self._invocation(f"operation '{op.name or f'{op.method} {op.path}'}'", op.action, op.pos, upstreams, op.path)
+            compiled = self._invocation(f"operation '{op.name or f'{op.method} {op.path}'}'", op.action, op.pos, upstreams, op.path, exposure.max_binary, op.media_type)
             if compiled is None:
                 continue
             invocation, path = compiled
@@ -216,7 +229,7 @@ class _Compiler:
                 self.diagnostics.error(tool.pos, f"tool '{tool.name}' is declared twice in '{exposure.namespace}' (first at line {names[tool.name].line})", "duplicate-tool")
                 continue
             names[tool.name] = tool.pos
-            compiled = self._invocation(f"tool '{tool.name}'", tool.action, tool.pos, upstreams)
+            compiled = self._invocation(f"tool '{tool.name}'", tool.action, tool.pos, upstreams, max_binary=exposure.max_binary)
             if compiled is not None:
                 tools.append(McpTool(tool, compiled[0]))
         return McpApi(exposure, tuple(tools), self._guard(exposure.namespace, exposure.auth),

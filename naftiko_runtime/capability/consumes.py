@@ -156,7 +156,11 @@ class ConsumesReader(ImportReader):
             namespace=consumes.namespace, name=name, method=method, path=path, pos=node.pos,
             resource=rname, description=self._str(node, "description", "operation"), params=params,
             output_format=str(node.get("outputRawFormat") or "json").lower(), tags=self.tags(node, f"operation '{name}'"),
+            media_type=self._str(node, "outputMediaType", f"operation '{name}'") or None,
+            max_binary=self.size(node, "maxBinarySize", f"operation '{name}'"),
         )
+        if op.max_binary is not None and op.output_format != "binary":
+            self.d.warning(node.key_at("maxBinarySize"), f"operation '{name}': `maxBinarySize` applies to `outputRawFormat: binary` only; this operation reads {op.output_format}", "binary-size-unused")
         if "body" in node:
             op.body = self.body(node.get("body"), node.at("body"))
         elif method in ("POST", "PUT", "PATCH") and not any(p.location == "body" for p in params):

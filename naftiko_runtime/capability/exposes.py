@@ -76,6 +76,7 @@ class ExposesReader(ImportReader, AdaptersReader):
                            address=self._str(node, "address", "rest") or "", description=self._str(node, "description", "rest"))
         if "authentication" in node:
             exp.auth = self.auth(node.get("authentication"), node.at("authentication"), consumed=False)
+        exp.max_binary = self.size(node, "maxBinarySize", f"exposure '{namespace}'")
         for res, rpos in self._list(node, "resources", f"exposure '{namespace}'"):
             res_node = self._map(res, "a REST resource", rpos)
             if res_node is None:
@@ -95,6 +96,7 @@ class ExposesReader(ImportReader, AdaptersReader):
                     method=method, path=path, action=action, pos=op_node.pos,
                     name=self._str(op_node, "name", "operation"), description=self._str(op_node, "description", "operation"),
                     resource=self._str(res_node, "name", "resource"), tags=res_tags + self.tags(op_node, f"operation on '{path}'"),
+                    media_type=binary_media_type(op_node),
                 ))
         return exp
 
@@ -120,6 +122,8 @@ class ExposesReader(ImportReader, AdaptersReader):
                           description=self._str(node, "description", "mcp"))
         if "authentication" in node:
             exp.auth = self.auth(node.get("authentication"), node.at("authentication"), consumed=False)
+        exp.max_binary = self.size(node, "maxBinarySize", f"exposure '{namespace}'")
+        self.cache_hints(exp, node)
         for item, tpos in self._list(node, "tools", f"exposure '{namespace}'"):
             tnode = self._map(item, "an MCP tool", tpos)
             if tnode is None:
@@ -140,6 +144,21 @@ class ExposesReader(ImportReader, AdaptersReader):
                                   description=self._str(tnode, "description", "tool"), hints=hints, tags=self.tags(tnode, f"tool '{name}'")))
         self.mcp_content(node, exp)
         return exp
+
+    def cache_hints(self, exp: McpExposure, node: YMap) -> None:
+        """`ttlMs` / `cacheScope` (beta4): sent as the protocol's cache hints on list and read results."""
+        if "ttlMs" in node:
+            ttl = int_or_none(node["ttlMs"])
+            if ttl is None or ttl < 0:
+                self.d.error(node.at("ttlMs"), f"`ttlMs` '{node['ttlMs']}' must be a whole number of milliseconds >= 0 (0: always stale)", "bad-cache-hint")
+            else:
+                exp.ttl_ms = ttl
+        if "cacheScope" in node:
+            scope = str(node["cacheScope"]).lower()
+            if scope not in ("public", "private"):
+                self.d.error(node.at("cacheScope"), f"`cacheScope` '{node['cacheScope']}' is not one of public, private", "bad-cache-hint")
+            else:
+                exp.cache_scope = scope
 
     def schema_params(self, schema: YMap, pos: Pos) -> list[Param]:
         """A tool written with a JSON Schema `inputSchema` instead of inputParameters."""
@@ -246,3 +265,18 @@ class ExposesReader(ImportReader, AdaptersReader):
         if isinstance(items, YMap):
             out.items = self.output(items, node.at("items"))
         return out
+
+
+def binary_media_type(node: YMap) -> str | None:
+    """The media type a REST operation declares for its binary success answer (beta1), if any."""
+    short = node.get("responseBinary")
+    if isinstance(short, YMap) and short.get("mediaType"):
+        return str(short["mediaType"])
+    responses = node.get("responses")
+    if isinstance(responses, YMap):
+        for status, entry in responses.items():
+            content = entry.get("content") if isinstance(entry, YMap) and str(status).startswith("2") else None
+            for media, spec in (content.items() if isinstance(content, YMap) else ()):
+                if isinstance(spec, YMap) and spec.get("binary") is True:
+                    return str(media)
+    return None

@@ -135,6 +135,7 @@ class RestOperation:
     description: str = ""
     resource: str = ""
     tags: tuple[str, ...] = ()
+    media_type: str | None = None  # `responseBinary.mediaType` or a binary `responses` entry (beta1): OpenAPI only
 
 
 @dataclass
@@ -146,6 +147,7 @@ class RestExposure:
     description: str = ""
     auth: Auth | None = None
     operations: list[RestOperation] = field(default_factory=list)
+    max_binary: int | None = None  # `maxBinarySize` for every binary answer of this exposure (beta1)
 
 
 @dataclass
@@ -171,6 +173,9 @@ class McpExposure:
     tools: list[Tool] = field(default_factory=list)
     resources: list["McpResource"] = field(default_factory=list)
     prompts: list["McpPrompt"] = field(default_factory=list)
+    max_binary: int | None = None  # `maxBinarySize` for every binary answer of this exposure (beta1)
+    ttl_ms: int | None = None  # `ttlMs` cache hint on list and read results (beta4)
+    cache_scope: str | None = None  # `cacheScope`: public | private (beta4)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from naftiko_runtime.capability.model import (
 )
 from naftiko_runtime.capability.versions import Rename, is_ikanos
 from naftiko_runtime.capability.yamlsource import YList, YMap
+from naftiko_runtime.settings import parse_size
 
 # Collections of named objects: a list of `{name: ..., ...}` (Naftiko) or a map keyed by name
 # (Ikanos); both are read in every version, because real files mix them. (Ikanos keys consumed
@@ -134,6 +135,19 @@ class Reader:
             self.d.error(node.at("tags"), f"`tags` in {where} must be a list of words, found {kind(raw)}", "structure")
             return ()
         return tuple(str(t) for t in raw)
+
+    def size(self, node: YMap, key: str, where: str) -> int | None:
+        """A byte size (`5MiB`, `512KiB`, `1048576`), or None after reporting a bad one."""
+        if key not in node:
+            return None
+        try:
+            value = parse_size(str(node[key]).replace(" ", ""))
+        except ValueError:
+            value = -1
+        if value <= 0:
+            self.d.error(node.at(key), f"`{key}` '{node[key]}' in {where} is not a size; write a number with a unit, e.g. 5MiB, 512KiB or 1GiB", "bad-size")
+            return None
+        return value
 
     def method(self, node: YMap, where: str, consumed: bool = False) -> str:
         raw = node.get("method")

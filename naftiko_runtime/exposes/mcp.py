@@ -26,7 +26,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import mcp.types as types
-from mcp.server import Server
+from mcp.server import CacheHint, Server
+from mcp.server.caching import CACHEABLE_METHODS
 from mcp.server.stdio import stdio_server
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
@@ -39,6 +40,7 @@ from naftiko_runtime.exposes.auth import protect
 from naftiko_runtime.exposes.mcp_content import content_handlers
 from naftiko_runtime.exposes.mcp_fast import MCP_PATHS, McpFastPath
 from naftiko_runtime.exposes.mcp_tools import Toolset
+from naftiko_runtime.capability.model import McpExposure
 from naftiko_runtime.plan import McpApi
 from naftiko_runtime.runtime import Runtime
 
@@ -64,6 +66,7 @@ def build_server(api: McpApi, runtime: Runtime, tools: Toolset | None = None) ->
 
     return Server(
         exposure.namespace,
+        cache_hints=cache_hints(exposure),
         version=runtime.plan.cap.info_version or __version__,
         instructions=exposure.description or None,
         get_tool_input_schema=tools.input_schema,
@@ -71,6 +74,15 @@ def build_server(api: McpApi, runtime: Runtime, tools: Toolset | None = None) ->
         on_call_tool=call_tool,
         **content_handlers(api, runtime),
     )
+
+
+def cache_hints(exposure: McpExposure) -> dict[str, CacheHint] | None:
+    """`ttlMs` / `cacheScope` (beta4) as the protocol's cache hints on every cacheable result
+    (tools/list, resources/list and read, prompts/list...), as the reference engine sends them."""
+    if exposure.ttl_ms is None and exposure.cache_scope is None:
+        return None
+    hint = CacheHint(ttl_ms=exposure.ttl_ms or 0, scope=exposure.cache_scope or "private")  # type: ignore[arg-type]
+    return {method: hint for method in CACHEABLE_METHODS}
 
 
 def is_loopback(host: str) -> bool:

@@ -10,8 +10,10 @@ the model sees them; an unknown tool name is the one protocol error (-32602).
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import uuid
 from http import HTTPStatus
 from typing import Any
 
@@ -118,6 +120,8 @@ class ToolRunner:
         """A 2xx answer as structured content plus the same JSON as text; >= 400 as an error result."""
         if not outcome.ok:
             return error_result(self._upstream_error(outcome))
+        if outcome.binary:
+            return types.CallToolResult(content=[binary_content(self.name, outcome)])
         if outcome.value is not NOTHING:
             value, raw = outcome.value, None
         else:
@@ -155,6 +159,20 @@ class ToolRunner:
         if len(text) > ERROR_BODY_LIMIT:
             text = text[:ERROR_BODY_LIMIT] + f"... (cut at {ERROR_BODY_LIMIT:,} of {len(text):,} characters)"
         return text
+
+
+def binary_content(tool: str, outcome: Outcome) -> types.ImageContent | types.AudioContent | types.EmbeddedResource:
+    """Raw bytes as the content block their media type calls for, base64-encoded (never as text):
+    images and audio as such (a model can look at or listen to them), anything else as an embedded
+    blob resource with a per-call URI (it is not addressable later)."""
+    media = (outcome.content_type or "application/octet-stream").split(";", 1)[0].strip()
+    data = base64.b64encode(outcome.body).decode("ascii")
+    if media.startswith("image/"):
+        return types.ImageContent(type="image", data=data, mime_type=media)
+    if media.startswith("audio/"):
+        return types.AudioContent(type="audio", data=data, mime_type=media)
+    blob = types.BlobResourceContents(uri=f"naftiko://transient/{tool}/{uuid.uuid4()}", mime_type=media, blob=data)
+    return types.EmbeddedResource(type="resource", resource=blob)
 
 
 def describe_problems(exc: InputError) -> str:

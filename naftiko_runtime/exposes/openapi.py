@@ -35,7 +35,9 @@ def _operation(route: Route) -> dict[str, Any]:
     if op.tags:
         doc["tags"] = list(dict.fromkeys(op.tags))
     schema = inv.output_schema
-    if schema is not None:
+    if inv.binary_type is not None:
+        doc["responses"]["default"]["content"] = {inv.binary_type: {"schema": {"type": "string", "format": "binary"}}}
+    elif schema is not None:
         doc["responses"]["default"]["content"]["application/json"]["schema"] = schema
     whole = next((i for i in inv.inputs if i.whole_body), None)
     fields = [i for i in inv.inputs if i.location in (None, "body") and not i.whole_body]

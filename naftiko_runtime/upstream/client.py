@@ -54,7 +54,7 @@ from naftiko_runtime.errors import (
 )
 from naftiko_runtime.settings import Settings, size_text
 from naftiko_runtime.upstream.decoding import ACCEPT_ENCODING, BadEncoding, BodyDecoder, TooLarge
-from naftiko_runtime.upstream.request import Prepared, Upstream
+from naftiko_runtime.upstream.request import Limit, Prepared, Upstream
 
 log = logging.getLogger("naftiko.upstream")
 
@@ -202,7 +202,7 @@ class HttpTransport:
         try:
             async with builder.build_streamed() as resp:
                 headers = resp.headers
-                body = await self._read(headers, resp)
+                body = await self._read(headers, resp, request.limit)
                 return Response(resp.status, self._scrub(body) if self._redact else body, headers.get("content-type"), headers)
         except rq.PoolTimeoutError:
             n = s.max_connections
@@ -222,14 +222,14 @@ class HttpTransport:
         except rq.RequestError as exc:  # an answer that is not HTTP (bad status line, headers...)
             raise UpstreamBadResponse(self.namespace, f"not a valid HTTP response ({_cause(exc)})") from None
 
-    async def _read(self, headers: Mapping[str, str], resp: Any) -> bytes:
+    async def _read(self, headers: Mapping[str, str], resp: Any, cap: Limit | None = None) -> bytes:
         """The decoded body, refused as soon as it passes the cap (decoded bytes, any encoding).
 
         The client hands over the body as sent (its decompression is off); upstream/decoding.py
         decodes it chunk by chunk under the cap. This is the one place a response body is read.
         """
-        limit = self.settings.max_response_bytes
-        over = f"over the {size_text(limit)} limit"
+        limit = cap.bytes if cap is not None else self.settings.max_response_bytes  # a binary answer's maxBinarySize
+        over = f"over the {size_text(limit)} {cap.name} limit" if cap is not None else f"over the {size_text(limit)} limit"
         length = headers.get("content-length")
         size = int(length) if length is not None and length.isdigit() else None
         if size is not None and size > limit:

@@ -106,6 +106,15 @@ class Prepared:
     body: bytes | None
     path_values: list[str]  # decoded path parameter values, in order (the mock upstream reads them)
     item: bool  # the path ends with a parameter (`/session/{id}`)
+    limit: "Limit | None" = None  # a cap on the answer other than the namespace's maxResponseBytes
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A cap on one operation's answer and how errors name it (`maxBinarySize of 'ns.op'`)."""
+
+    bytes: int
+    name: str
 
 
 @dataclass
@@ -171,8 +180,9 @@ class Upstream:
 class RequestPlan:
     """A consumed operation compiled for repeated calls."""
 
-    def __init__(self, upstream: Upstream, op: ConsumedOperation, ctx: CompileContext):
+    def __init__(self, upstream: Upstream, op: ConsumedOperation, ctx: CompileContext, limit: Limit | None = None):
         self.namespace = upstream.namespace
+        self.limit = limit
         self.operation = op.name
         self.method = op.method
         self.op = op
@@ -265,7 +275,7 @@ class RequestPlan:
             if payload is not MISSING:
                 body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
                 headers.setdefault("Content-Type", JSON_CT)
-        return Prepared(self.method, url, headers, body, path_values, self.item)
+        return Prepared(self.method, url, headers, body, path_values, self.item, self.limit)
 
     def _json_payload(self, args: dict[str, Any], lookup: Lookup) -> Any:
         payload: Any = args.get(self.whole_body, MISSING) if self.whole_body else MISSING
