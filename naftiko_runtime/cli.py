@@ -140,15 +140,16 @@ def _run_stdio(runtime, file: str) -> int:
 
 def _run_http(runtime, serve_options, mock: bool, file: str) -> int:
     from naftiko_runtime.exposes.rest import build_app as build_rest
+    from naftiko_runtime.exposes.skill import build_app as build_skill
     from naftiko_runtime.server import plan_listeners, serve
 
-    listeners, problems = plan_listeners(runtime, serve_options, build_rest, _build_mcp)
+    listeners, problems = plan_listeners(runtime, serve_options, build_rest, _build_mcp, build_skill)
     for problem in problems:
         _print(f"naftiko: {problem}")
     if problems:
         return _refuse(file, f"{len(problems)} problem(s); nothing is served.")
-    for other in [*runtime.plan.cap.skills, *([runtime.plan.cap.control] if runtime.plan.cap.control else [])]:
-        _print(f"naftiko: exposure '{other.namespace}' is not served by this runtime yet; the others run")
+    if runtime.plan.cap.control is not None:
+        _print("naftiko: the control exposure is not served by this runtime yet; the others run")
     for api in runtime.plan.mcp:
         if api.exposure.transport == "stdio":
             _print(f"naftiko: MCP exposure '{api.exposure.namespace}' uses stdio; run `naftiko run {runtime.plan.cap.file} --stdio` to serve it")
@@ -159,6 +160,8 @@ def _run_http(runtime, serve_options, mock: bool, file: str) -> int:
     def announce(listener) -> None:
         if listener.kind == "rest":
             _print(f"naftiko: REST '{listener.namespace}' on {listener.url} ({len(listener.paths)} routes; OpenAPI at {listener.url}/openapi.json){suffix}")
+        elif listener.kind == "skill":
+            _print(f"naftiko: skills '{listener.namespace}' on {listener.url}/skills")
         else:
             _print(f"naftiko: MCP '{listener.namespace}' on {listener.url}/mcp (streamable HTTP){suffix}")
 

@@ -20,8 +20,10 @@ from naftiko_runtime.capability.model import (
     Action,
     Capability,
     ConsumedOperation,
+    ControlExposure,
     McpExposure,
     RestExposure,
+    SkillExposure,
     RestOperation,
     Tool,
 )
@@ -31,6 +33,7 @@ from naftiko_runtime.inputs import Input, derive_inputs
 from naftiko_runtime.pipeline import CallStage, Handler, Invocation, OutputValues, StaticStage, WithPlan
 from naftiko_runtime.prompts import Prompt
 from naftiko_runtime.resources import DynamicResource, Resource, StaticResource
+from naftiko_runtime.skills import Catalog, resolve
 from naftiko_runtime.settings import Settings
 from naftiko_runtime.shaping import Shaper
 from naftiko_runtime.templates import MISSING, Ref
@@ -75,6 +78,20 @@ class McpApi:
 
 
 @dataclass(frozen=True)
+class SkillApi:
+    exposure: SkillExposure
+    catalog: Catalog
+    guard: Guard | None = None
+
+
+@dataclass(frozen=True)
+class ControlApi:
+    exposure: ControlExposure
+    guard: Guard | None = None
+    otlp_endpoint: str | None = None  # `exporters.otlp.endpoint` with its bind values filled in
+
+
+@dataclass(frozen=True)
 class Plan:
     """A capability compiled against its bind values and settings, ready for any process to serve."""
 
@@ -86,6 +103,8 @@ class Plan:
     mcp: tuple[McpApi, ...]
     credentials: tuple[str, ...] = ()  # credential values an upstream must never echo back to a caller
     diagnostics: Diagnostics = field(default_factory=Diagnostics)  # what compiling noticed (warnings)
+    skills: tuple[SkillApi, ...] = ()
+    control: ControlApi | None = None
 
 
 def compile_plan(cap: Capability, binds: BoundValues, settings: Settings | None = None, *,
@@ -108,11 +127,14 @@ class _Compiler:
         upstreams = self._upstreams()
         rest = tuple(self._rest(e, upstreams) for e in self.cap.rest)
         mcp = tuple(self._mcp(e, upstreams) for e in self.cap.mcp)
+        skills = tuple(self._skills(e) for e in self.cap.skills)
+        control = self._control(self.cap.control) if self.cap.control is not None else None
         if self.diagnostics.errors:
             raise CapabilityError(self.diagnostics.errors)
-        auths = [c.auth for c in self.cap.consumes.values()] + [e.auth for e in (*self.cap.rest, *self.cap.mcp)]
+        exposures = (*self.cap.rest, *self.cap.mcp, *self.cap.skills, *([self.cap.control] if self.cap.control else []))
+        auths = [c.auth for c in self.cap.consumes.values()] + [e.auth for e in exposures]
         credentials = tuple(v for auth in auths for v in credential_values(auth, self.ctx))
-        return Plan(self.cap, self.settings, self.mock, upstreams, rest, mcp, credentials, self.diagnostics)
+        return Plan(self.cap, self.settings, self.mock, upstreams, rest, mcp, credentials, self.diagnostics, skills, control)
 
     # ------------------------------------------------------------------ upstreams
 
@@ -234,6 +256,25 @@ class _Compiler:
                 tools.append(McpTool(tool, compiled[0]))
         return McpApi(exposure, tuple(tools), self._guard(exposure.namespace, exposure.auth),
                       self._resources(exposure, upstreams), tuple(Prompt(p) for p in _unique(exposure.prompts, "prompt", self.diagnostics)))
+
+    def _control(self, exposure: ControlExposure) -> ControlApi:
+        """The control port's guard, and its OTLP endpoint with bind values filled in."""
+        endpoint = exposure.observability.otlp_endpoint
+        if endpoint:
+            template = self.ctx.template(endpoint)
+            if not template.is_constant:
+                names = ", ".join("{{" + r.text + "}}" for r in template.refs)
+                self.diagnostics.error(exposure.pos, f"exporters.otlp.endpoint uses {names}, which no bind declares", "bad-observability")
+            endpoint = template.constant() or None
+        return ControlApi(exposure, self._guard(exposure.namespace, exposure.auth), endpoint)
+
+    def _skills(self, exposure: SkillExposure) -> SkillApi:
+        """The catalog, with every derived tool resolved against the sibling REST and MCP exposures."""
+        skills = _unique(exposure.skills, "skill", self.diagnostics)
+        targets, problems = resolve(skills, self.cap)
+        for problem in problems:
+            (self.diagnostics.error if problem.error else self.diagnostics.warning)(problem.tool.pos, problem.message, problem.rule)
+        return SkillApi(exposure, Catalog(skills, targets, self.settings.max_response_bytes), self._guard(exposure.namespace, exposure.auth))
 
     def _resources(self, exposure: McpExposure, upstreams: dict[str, Upstream]) -> tuple[Resource, ...]:
         """Static folders, and dynamic resources compiled like tools (their uri variables are inputs)."""

@@ -75,7 +75,7 @@ class _Server(uvicorn.Server):
 
 @dataclass
 class Listener:
-    kind: str  # rest | mcp
+    kind: str  # rest | mcp | skill | control
     namespace: str
     host: str
     port: int
@@ -83,6 +83,11 @@ class Listener:
     paths: list[str] = field(default_factory=list)
     factory: Callable[[], Any] | None = None  # builds `app` once `module` is imported (deferred listeners)
     module: str = ""  # a heavy import this listener needs, done in a thread while the others serve
+    started: bool = False  # serving (what the control port's readiness reports per adapter)
+
+    @property
+    def port_hint(self) -> str:
+        return "--control-port PORT" if self.kind == "control" else f"--port {self.namespace}=PORT"
 
     @property
     def url(self) -> str:
@@ -99,11 +104,21 @@ class ServeOptions:
     access_log: bool = False
 
 
-def plan_listeners(runtime: Runtime, options: ServeOptions, build_rest: Callable, build_mcp: Callable | None) -> tuple[list[Listener], list[str]]:
-    """Which app listens where; returns listeners and problems (port clashes, missing ports)."""
+def plan_listeners(runtime: Runtime, options: ServeOptions, build_rest: Callable, build_mcp: Callable | None,
+                   build_skill: Callable | None = None, build_control: Callable | None = None) -> tuple[list[Listener], list[str]]:
+    """Which app listens where; returns listeners and problems (port clashes, missing ports).
+
+    The control app is given the list of listeners, so its readiness reports every adapter."""
     listeners: list[Listener] = []
     problems: list[str] = []
     host = options.host or "127.0.0.1"
+    control = runtime.plan.control
+    if control is not None and build_control is not None:
+        if control.exposure.port is None:
+            problems.append(f"{control.exposure.pos}: the control exposure has no port; pass --control-port PORT")
+        else:
+            listeners.append(Listener("control", control.exposure.namespace, host, control.exposure.port,
+                                      build_control(runtime, control, listeners), ["/health/live", "/health/ready", "/metrics"]))
     for api in runtime.plan.rest:
         ns = api.exposure.namespace
         port = options.ports.get(ns, api.exposure.port)
@@ -123,11 +138,20 @@ def plan_listeners(runtime: Runtime, options: ServeOptions, build_rest: Callable
             continue
         listeners.append(Listener("mcp", ns, host, port, None, ["/mcp", "/"], module=MCP_MODULE,
                                   factory=lambda api=api: build_mcp(runtime, api, host)))
-    seen: dict[int, str] = {}
+    for skills in runtime.plan.skills if build_skill is not None else ():
+        ns = skills.exposure.namespace
+        port = options.ports.get(ns, skills.exposure.port or 0)
+        if not port and ns not in options.ports:
+            problems.append(f"{skills.exposure.pos}: skill exposure '{ns}' has no port; pass --port {ns}=PORT")
+            continue
+        listeners.append(Listener("skill", ns, host, port, build_skill(runtime, skills), ["/skills"]))
+    seen: dict[int, Listener] = {}
     for listener in listeners:
-        if listener.port and listener.port in seen:
-            problems.append(f"exposures '{seen[listener.port]}' and '{listener.namespace}' both use port {listener.port}; pass --port {listener.namespace}=PORT")
-        seen[listener.port] = listener.namespace
+        first = seen.get(listener.port)
+        if listener.port and first is not None:
+            problems.append(f"{first.kind} exposure '{first.namespace}' and {listener.kind} exposure '{listener.namespace}' both use "
+                            f"port {listener.port}; pass {listener.port_hint}")
+        seen[listener.port] = listener
     return listeners, problems
 
 
@@ -157,6 +181,7 @@ async def serve(runtime: Runtime, listeners: list[Listener], options: ServeOptio
     sockets = [_bind(listener) for listener in listeners]  # all or nothing, before anything is served
     servers: list[_Server] = []
     tasks: list[asyncio.Task] = []
+    controls: list[tuple[_Server, asyncio.Task]] = []  # the control port outlives the drain it reports
     loop = asyncio.get_running_loop()
     stop_count = 0
 
@@ -166,7 +191,10 @@ async def serve(runtime: Runtime, listeners: list[Listener], options: ServeOptio
         runtime.lifecycle.draining = True
         log.info("received %s, stopping: no new connections; in-flight requests finish within %gs",
                  signal.Signals(signum).name, options.grace_period)
+        keep = {id(server) for server, _ in controls} if len(controls) < len(servers) and stop_count == 1 else set()
         for server in servers:
+            if id(server) in keep:
+                continue
             server.stop_accepting()
             server.should_exit = True
             if stop_count > 1:
@@ -176,13 +204,19 @@ async def serve(runtime: Runtime, listeners: list[Listener], options: ServeOptio
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop, sig)
     async def start(group: list[tuple[Listener, socket.socket]]) -> None:
+        started: list[tuple[Listener, _Server]] = []
         for listener, sock in group:
             server = _Server(_config(listener.app, options))
             servers.append(server)
-            tasks.append(asyncio.create_task(server._serve(sockets=[sock])))
+            task = asyncio.create_task(server._serve(sockets=[sock]))
+            tasks.append(task)
+            started.append((listener, server))
+            if listener.kind == "control":
+                controls.append((server, task))
         while not all(s.started for s in servers) and not any(t.done() for t in tasks):
             await asyncio.sleep(0.01)
-        for listener, _ in group:
+        for listener, server in started:
+            listener.started = server.started
             announce(listener)
 
     ready = [(lst, sock) for lst, sock in zip(listeners, sockets) if lst.factory is None]
@@ -199,7 +233,13 @@ async def serve(runtime: Runtime, listeners: list[Listener], options: ServeOptio
         if not runtime.lifecycle.draining:
             await start(deferred)
     runtime.lifecycle.listening = bool(servers) and all(s.started for s in servers)
-    results = await asyncio.gather(*tasks, return_exceptions=True)
+    control_tasks = {id(task) for _, task in controls}
+    others = [t for t in tasks if id(t) not in control_tasks]
+    results = await asyncio.gather(*others, return_exceptions=True)
+    if others:  # every other listener has drained: the control port closes last
+        for server, _ in controls:
+            server.should_exit = True
+    results += await asyncio.gather(*(task for _, task in controls), return_exceptions=True)
     for sock in sockets:  # a deferred listener a stop overtook was bound but never served
         sock.close()
     await runtime.close()
