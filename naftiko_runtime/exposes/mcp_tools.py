@@ -121,7 +121,7 @@ class ToolRunner:
         if not outcome.ok:
             return error_result(self._upstream_error(outcome))
         if outcome.binary:
-            return types.CallToolResult(content=[binary_content(self.name, outcome)])
+            return {"content": [binary_content(self.name, outcome)], "isError": False}
         if outcome.value is not NOTHING:
             value, raw = outcome.value, None
         else:
@@ -161,18 +161,15 @@ class ToolRunner:
         return text
 
 
-def binary_content(tool: str, outcome: Outcome) -> types.ImageContent | types.AudioContent | types.EmbeddedResource:
+def binary_content(tool: str, outcome: Outcome) -> dict[str, Any]:
     """Raw bytes as the content block their media type calls for, base64-encoded (never as text):
     images and audio as such (a model can look at or listen to them), anything else as an embedded
     blob resource with a per-call URI (it is not addressable later)."""
     media = (outcome.content_type or "application/octet-stream").split(";", 1)[0].strip()
     data = base64.b64encode(outcome.body).decode("ascii")
-    if media.startswith("image/"):
-        return types.ImageContent(type="image", data=data, mime_type=media)
-    if media.startswith("audio/"):
-        return types.AudioContent(type="audio", data=data, mime_type=media)
-    blob = types.BlobResourceContents(uri=f"naftiko://transient/{tool}/{uuid.uuid4()}", mime_type=media, blob=data)
-    return types.EmbeddedResource(type="resource", resource=blob)
+    if media.startswith(("image/", "audio/")):
+        return {"type": media.split("/", 1)[0], "data": data, "mimeType": media}
+    return {"type": "resource", "resource": {"uri": f"naftiko://transient/{tool}/{uuid.uuid4()}", "mimeType": media, "blob": data}}
 
 
 def describe_problems(exc: InputError) -> str:

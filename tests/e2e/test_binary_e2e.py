@@ -87,3 +87,13 @@ async def test_mcp_returns_base64_image_content_of_the_same_bytes_and_cache_hint
         echo.respond_with(200, b"\x00" * (64 * 1024 + 1), headers={"Content-Type": "image/png"})
         result = await client.call_tool("get-photo", {"id": "big"})
         assert result.is_error and "64 KiB maxBinarySize" in result.content[0].text
+
+
+def test_other_binary_types_are_embedded_blob_resources_never_text():
+    from naftiko_runtime.exposes.mcp_tools import binary_content
+    from naftiko_runtime.pipeline import Outcome
+
+    pdf = b"%PDF-1.7\n\xe2\xe3\xcf\xd3\n\x00\xff"
+    block = binary_content("get-doc", Outcome(200, pdf, "application/pdf; qs=1", binary=True))
+    assert block["type"] == "resource" and block["resource"]["mimeType"] == "application/pdf"
+    assert block["resource"]["uri"].startswith("naftiko://transient/get-doc/") and base64.b64decode(block["resource"]["blob"]) == pdf
