@@ -12,6 +12,8 @@ NaftikoError
     NotFound              a resource, prompt, skill or file the caller named does not exist (404)
     UpstreamFailure       the upstream: UpstreamUnreachable, UpstreamTimeout, UpstreamTooLarge,
                           UpstreamBadResponse, UpstreamBusy (502/504/503)
+    StepFailure           one orchestration step failed, which stopped the sequence: the upstream's
+                          4xx passes through, 5xx and transport failures are 502/504
 ```
 
 Anything else escaping a request is a bug: adapters log it once and answer a generic 500.
@@ -20,10 +22,21 @@ Anything else escaping a request is a bug: adapters log it once and answer a gen
 from __future__ import annotations
 
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from naftiko_runtime.capability.diagnostics import Diagnostic, Pos
+
+
+ERROR_BODY_LIMIT = 4096  # characters of an upstream error body passed on to a caller
+
+
+def cap_text(text: str, limit: int = ERROR_BODY_LIMIT) -> str:
+    """An upstream answer as text for an error message, cut at `limit` characters."""
+    if len(text) > limit:
+        return text[:limit] + f"... (cut at {limit:,} of {len(text):,} characters)"
+    return text
 
 
 class NaftikoError(Exception):
@@ -174,3 +187,48 @@ class UpstreamBusy(UpstreamFailure):
     status = 503
     what = "has no free connection"
     title = "Upstream busy"
+
+
+class StepFailure(RequestError):
+    """An orchestration step failed; the steps after it did not run (docs/orchestration.md).
+
+    `upstream_status` and `body` are the upstream's answer when it gave one (a 4xx passes through
+    as the status, a 5xx becomes 502); a transport failure keeps its own status (502/503/504).
+    """
+
+    title = "Step failed"
+
+    def __init__(self, step: str, detail: str, *, status: int = 502, upstream: str | None = None,
+                 upstream_status: int | None = None, body: bytes = b"", content_type: str | None = None,
+                 retry_after: str | None = None):
+        self.step = step
+        self.detail = detail
+        self.status = status
+        self.upstream = upstream
+        self.upstream_status = upstream_status
+        self.body = body
+        self.content_type = content_type
+        self.retry_after = retry_after
+        super().__init__(self.message)
+
+    @classmethod
+    def answered(cls, step: str, upstream: str, status: int, body: bytes, content_type: str | None,
+                 retry_after: str | None = None) -> "StepFailure":
+        try:
+            reason = f" {HTTPStatus(status).phrase}"
+        except ValueError:
+            reason = ""
+        return cls(step, f"upstream '{upstream}' answered HTTP {status}{reason}", status=status if status < 500 else 502,
+                   upstream=upstream, upstream_status=status, body=body, content_type=content_type, retry_after=retry_after)
+
+    @classmethod
+    def unreachable(cls, step: str, failure: UpstreamFailure) -> "StepFailure":
+        return cls(step, failure.message, status=failure.status, upstream=failure.namespace)
+
+    @property
+    def message(self) -> str:
+        return f"step '{self.step}' failed: {self.detail}"
+
+    def body_text(self) -> str:
+        """The upstream's answer (credentials it echoed are already masked by the transport)."""
+        return cap_text(self.body.decode("utf-8", errors="replace"))

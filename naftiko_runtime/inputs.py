@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from naftiko_runtime.errors import InputError, InputProblem
-from naftiko_runtime.capability.model import Action, ConsumedOperation, Param, WithRef
+from naftiko_runtime.capability.model import Action, Capability, ConsumedOperation, Param, WithRef
 from naftiko_runtime.templates import Template, refs_in
 
 
@@ -127,6 +127,30 @@ def derive_inputs(action: Action, op: ConsumedOperation | None, is_bind: Callabl
                 inputs[name] = Input(name=name, location=where if where in ("path", "query", "header", "cookie") else None,
                                      required=where == "path")
     return list(inputs.values())
+
+
+def action_inputs(cap: Capability, action: Action, is_bind: Callable[[tuple[str, ...]], bool], prefixes: frozenset[str]) -> list[Input]:
+    """The inputs of any action: declared ones; else derived from its call, from what its steps
+    read that no earlier step provides, or (for a `ref`) from the aggregate function's action."""
+    if action.ref is not None and action.inputs is None:
+        function = cap.function(action.ref)
+        return action_inputs(cap, function.action, is_bind, prefixes) if function is not None else []
+    if action.inputs is not None or action.call is not None or not action.steps:
+        return derive_inputs(action, cap.operation(action.call), is_bind, prefixes)
+    found = {i.name: i for i in derive_inputs(Action(action.pos, with_=action.with_), None, is_bind, prefixes)}
+    earlier: set[str] = set()
+    for step in action.steps:
+        if step.kind == "call":
+            read = derive_inputs(Action(step.pos, call=step.call, with_=step.with_), cap.operation(step.call), is_bind, prefixes)
+        else:
+            paths = [ref.path[1:] if len(ref.path) > 1 and ref.path[0] in prefixes else ref.path
+                     for ref in Template.compile(step.lookup_value).refs if not is_bind(ref.path)]
+            read = [Input(name=path[0]) for path in paths]
+        for inp in read:
+            if inp.name not in earlier:
+                found.setdefault(inp.name, inp)
+        earlier.add(step.name)
+    return list(found.values())
 
 
 def json_schema(inputs: list[Input]) -> dict[str, Any]:

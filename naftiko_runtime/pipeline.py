@@ -27,6 +27,7 @@ from naftiko_runtime.upstream.request import CompileContext, RequestPlan, lookup
 
 if TYPE_CHECKING:
     from naftiko_runtime.runtime import Runtime
+    from naftiko_runtime.upstream.client import Response
 
 JSON_CT = "application/json"
 BINARY_CT = "application/octet-stream"
@@ -132,6 +133,20 @@ class Invocation:
         return await self._handler(Exchange(self._with.apply(inputs), runtime))
 
 
+class RefStage:
+    """`ref`: the adapter's arguments, with the aggregate function's own `with` applied, go to the
+    function's handler (compiled once, shared by every adapter that references it)."""
+
+    __slots__ = ("with_plan", "handler")
+
+    def __init__(self, with_plan: WithPlan, handler: Handler):
+        self.with_plan = with_plan
+        self.handler = handler
+
+    async def __call__(self, x: Exchange) -> Outcome:
+        return await self.handler(Exchange(self.with_plan.apply(x.args), x.runtime))
+
+
 class OutputValues:
     """Every string `value` template of an output tree, compiled at load, rendered per call."""
 
@@ -167,39 +182,57 @@ class CallStage:
         self.media_type = media_type  # `outputMediaType`: what callers are told, whatever the upstream said
 
     async def __call__(self, x: Exchange) -> Outcome:
-        response = await x.runtime.send(self.namespace, self.plan.build(x.args))
+        return self.outcome(await x.runtime.send(self.namespace, self.plan.build(x.args)), x.args)
+
+    def outcome(self, response: "Response", args: dict[str, Any]) -> Outcome:
+        """The answer as the caller gets it: an error passed through, a 2xx shaped by the outputs."""
         if response.status >= 400:
             retry_after = response.headers.get("Retry-After") if response.status in (429, 503) else None
             return Outcome(response.status, response.body, response.content_type, retry_after=retry_after)
         if self.shaper.format == "binary":
             return Outcome(response.status, response.body, self.media_type or response.content_type or BINARY_CT, binary=True)
         if self.media_type is not None:
-            return self._shaped(response, x).with_type(self.media_type)
-        return self._shaped(response, x)
+            return self._shaped(response, args).with_type(self.media_type)
+        return self._shaped(response, args)
 
-    def _shaped(self, response: Any, x: Exchange) -> Outcome:
+    def _shaped(self, response: "Response", args: dict[str, Any]) -> Outcome:
         if self.shaper.identity:
             return Outcome(response.status, response.body, response.content_type)
-        value = self.shaper.shape(response.body, response.content_type, self.values.renderer(x.args))
+        value = self.shaper.shape(response.body, response.content_type, self.values.renderer(args))
         if value is NOTHING:
             return Outcome(response.status, response.body, response.content_type)
         return Outcome(response.status, b"", JSON_CT, value)
 
 
 class StaticStage:
-    """Mock-mode outputs (no call): named static values, templates rendered with the arguments."""
+    """Mock-mode outputs (no call, SEMANTICS 7.2), the same object for REST and MCP: each named
+    output with a `value` is a field (unnamed: `value`), values are text (templates rendered with
+    the arguments), `type: object` nests its properties (dropped when none has a value), and
+    `type: array` is a one-element array built from `items`."""
 
     __slots__ = ("outputs", "values")
 
     def __init__(self, outputs: list[OutputParam], values: OutputValues):
-        self.outputs = tuple(out for out in outputs if out.value is not None)
+        self.outputs = tuple(outputs)
         self.values = values
 
     async def __call__(self, x: Exchange) -> Outcome:
         lookup = lookup_in(x.args)
         result: dict[str, Any] = {}
         for out in self.outputs:
-            value = self.values.templates[out.value].render(lookup) if isinstance(out.value, str) else to_text(out.value)
-            result[out.name or "value"] = value
+            value = self._build(out, lookup)
+            if value is not None:
+                result[out.name or "value"] = value
         return Outcome(200, b"", JSON_CT, result)
+
+    def _build(self, out: OutputParam, lookup: Any) -> Any:
+        if out.value is not None:
+            return self.values.templates[out.value].render(lookup) if isinstance(out.value, str) else to_text(out.value)
+        if out.type == "array":
+            item = self._build(out.items, lookup) if out.items is not None else None
+            return [] if item is None else [item]
+        if out.type == "object":
+            fields = {name: v for name, prop in out.properties.items() if (v := self._build(prop, lookup)) is not None}
+            return fields or None
+        return None
 

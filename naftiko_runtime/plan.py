@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Mapping
 
 from naftiko_runtime.binds import BoundValues
-from naftiko_runtime.capability.diagnostics import Diagnostics, Pos, did_you_mean, name_list
+from naftiko_runtime.capability.diagnostics import Diagnostics, Pos, did_you_mean, loose_name, name_list
 from naftiko_runtime.capability.model import (
     Action,
     Capability,
@@ -25,12 +25,15 @@ from naftiko_runtime.capability.model import (
     RestExposure,
     SkillExposure,
     RestOperation,
+    Step,
     Tool,
 )
+from naftiko_runtime.capability.orchestration import script_refused
 from naftiko_runtime.errors import CapabilityError, CompileError
 from naftiko_runtime.exposes.auth import Guard, compile_guard, credential_values
-from naftiko_runtime.inputs import Input, derive_inputs
-from naftiko_runtime.pipeline import CallStage, Handler, Invocation, OutputValues, StaticStage, WithPlan
+from naftiko_runtime.inputs import Input, action_inputs
+from naftiko_runtime.orchestration import compile_steps
+from naftiko_runtime.pipeline import CallStage, Handler, Invocation, OutputValues, RefStage, StaticStage, WithPlan
 from naftiko_runtime.prompts import Prompt
 from naftiko_runtime.resources import DynamicResource, Resource, StaticResource
 from naftiko_runtime.skills import Catalog, resolve
@@ -107,6 +110,21 @@ class Plan:
     control: ControlApi | None = None
 
 
+def input_prefixes(cap: Capability) -> frozenset[str]:
+    """Names that, before a dot, mean "the input": `{{tools.x}}`, `{{<exposure-ns>.x}}`, `{{<aggregate-ns>.x}}`."""
+    return frozenset({*INPUT_PREFIXES, *cap.exposure_namespaces(), *(a.namespace for a in cap.aggregates)})
+
+
+@dataclass(frozen=True)
+class _Stage:
+    """A compiled handler with what adapters publish about it."""
+
+    handler: Handler
+    output_schema: dict | None  # what a shaped success satisfies, when declared
+    upstream: str | None  # the consumes namespace it answers from, for messages
+    binary_type: str | None = None  # the media type of a binary answer (`outputRawFormat: binary`)
+
+
 def compile_plan(cap: Capability, binds: BoundValues, settings: Settings | None = None, *,
                  mock: bool = False, base_uris: Mapping[str, str] | None = None) -> Plan:
     """Compile `cap`; raises CapabilityError listing every error found."""
@@ -120,8 +138,8 @@ class _Compiler:
         self.mock = mock
         self.base_uris = base_uris
         self.diagnostics = Diagnostics()
-        prefixes = frozenset({*INPUT_PREFIXES, *cap.exposure_namespaces()})
-        self.ctx = CompileContext(binds, prefixes, self.diagnostics, mock=mock)
+        self.ctx = CompileContext(binds, input_prefixes(cap), self.diagnostics, mock=mock)
+        self.functions: dict[tuple[str, str], _Stage | None] = {}  # aggregate functions, compiled once
 
     def plan(self) -> Plan:
         upstreams = self._upstreams()
@@ -153,64 +171,96 @@ class _Compiler:
 
     # ------------------------------------------------------------------ invocations
 
-    def _target(self, label: str, action: Action) -> ConsumedOperation | None:
-        if action.call is None:
-            return None
-        namespace, op_name = action.call
+    def _operation(self, label: str, call: tuple[str, str], pos: Pos | None = None) -> ConsumedOperation:
+        namespace, op_name = call
         consumes = self.cap.consumes.get(namespace)
         if consumes is None:
             raise CompileError(f"{label}: call '{namespace}.{op_name}' names no consumes namespace '{namespace}'"
                                f"{did_you_mean(namespace, self.cap.consumes)} (known: {name_list(self.cap.consumes)})"
-                               f"{self.cap.typos.cause(self.cap.pos, ['consumes', 'namespace'], deep=True)}", "call-unresolved")
+                               f"{self.cap.typos.cause(self.cap.pos, ['consumes', 'namespace'], deep=True)}", "call-unresolved", pos)
         op = consumes.operations.get(op_name)
         if op is None:
             raise CompileError(f"{label}: call '{namespace}.{op_name}': consumes '{namespace}' has no operation '{op_name}'"
                                f"{did_you_mean(op_name, consumes.operations)} (it has: {name_list(consumes.operations)})"
-                               f"{self.cap.typos.cause(consumes.pos, ['resources', 'operations', 'name'], deep=True)}", "call-unresolved")
+                               f"{self.cap.typos.cause(consumes.pos, ['resources', 'operations', 'name'], deep=True)}", "call-unresolved", pos)
         return op
 
-    def _handler(self, label: str, action: Action, op: ConsumedOperation | None, upstreams: dict[str, Upstream],
-                 max_binary: int | None = None) -> Handler | None:
+    def _is_bind(self, path: tuple[str, ...]) -> bool:
+        return self.ctx.binds.lookup(Ref(path)) is not MISSING
+
+    def action_handler(self, label: str, action: Action, upstreams: Mapping[str, Upstream],
+                       max_binary: int | None = None) -> _Stage | None:
+        """Any action (a call, steps, a `ref`, static outputs) compiled into its pipeline handler;
+        None when an upstream it needs failed to compile (already reported). Raises CompileError."""
+        if action.ref is not None:
+            return self._ref(action.ref, upstreams)
         values = OutputValues(action.outputs, self.ctx)
-        if op is None:
+        if action.call is None and action.steps:
+            for step in action.steps:
+                if step.kind == "script":
+                    raise CompileError(script_refused(label, step.name), "script-step", step.pos)
+
+            def resolve(step: Step) -> tuple[ConsumedOperation, Upstream] | None:
+                op = self._operation(f"{label} step '{step.name}'", step.call, step.call_pos) if step.call else None
+                upstream = upstreams.get(op.namespace) if op is not None else None
+                return (op, upstream) if op is not None and upstream is not None else None
+
+            def respond(request: RequestPlan, op: ConsumedOperation) -> CallStage:
+                return CallStage(request, Shaper(action.outputs, op.output_format), values, op.media_type)
+
+            handler = compile_steps(action, resolve, self.ctx, respond, self._is_bind)
+            return _Stage(handler, None, handler.respond.namespace if handler and handler.respond else None) if handler else None
+        if action.call is None:
             if not action.outputs:
                 cause = self.cap.typos.cause(action.pos, ["call", "outputParameters", "steps", "ref"])
                 raise CompileError(f"{label}: has no `call` and no static outputs, so it has nothing to do{cause}")
-            return StaticStage(action.outputs, values)
+            return _Stage(StaticStage(action.outputs, values), None, None)
+        op = self._operation(label, action.call)
         upstream = upstreams.get(op.namespace)
         if upstream is None:  # the namespace failed to compile; its own error is already reported
             return None
         if op.output_format != "binary":
-            return CallStage(RequestPlan(upstream, op, self.ctx), Shaper(action.outputs, op.output_format), values, op.media_type)
+            shaper = Shaper(action.outputs, op.output_format)
+            return _Stage(CallStage(RequestPlan(upstream, op, self.ctx), shaper, values, op.media_type), shaper.output_schema, op.namespace)
         if action.outputs:
             self.diagnostics.warning(action.outputs[0].pos, f"{label}: `outputParameters` do not apply to the binary answer of '{op.namespace}.{op.name}' (its bytes pass through); remove them", "binary-outputs-ignored")
         if op.max_binary is not None:
             limit = Limit(op.max_binary, f"maxBinarySize of '{op.namespace}.{op.name}'")
         else:
             limit = Limit(max_binary or DEFAULT_MAX_BINARY, "maxBinarySize" + (" of the exposure" if max_binary else " (default)"))
-        return CallStage(RequestPlan(upstream, op, self.ctx, limit), Shaper([], "binary"), values, op.media_type)
+        stage = CallStage(RequestPlan(upstream, op, self.ctx, limit), Shaper([], "binary"), values, op.media_type)
+        return _Stage(stage, None, op.namespace, op.media_type or "application/octet-stream")
 
-    def _inputs(self, action: Action, op: ConsumedOperation | None) -> list[Input]:
-        is_bind = lambda path: self.ctx.binds.lookup(Ref(path)) is not MISSING  # noqa: E731
-        return derive_inputs(action, op, is_bind, self.ctx.prefixes)
+    def _ref(self, ref: tuple[str, str], upstreams: Mapping[str, Upstream]) -> _Stage | None:
+        """A function's own `with` and handler, compiled once for every adapter that `ref`s it."""
+        if ref not in self.functions:
+            function = self.cap.function(ref)
+            stage = None
+            if function is not None:
+                label = f"function '{ref[0]}.{ref[1]}'"
+                try:
+                    inner = self.action_handler(label, function.action, upstreams)
+                    if inner is not None:
+                        stage = _Stage(RefStage(WithPlan(function.action.with_, self.ctx), inner.handler), inner.output_schema,
+                                       inner.upstream, inner.binary_type)
+                except CompileError as exc:
+                    self.diagnostics.error(exc.pos or function.action.call_pos or function.pos, exc.message, exc.rule)
+            self.functions[ref] = stage
+        return self.functions[ref]
 
     def _invocation(self, label: str, action: Action, pos: Pos, upstreams: dict[str, Upstream],
                     route: str | None = None, max_binary: int | None = None,
                     media_type: str | None = None) -> tuple[Invocation, str | None] | None:
         """The compiled pipeline and, for REST, the path as served; None after reporting a problem."""
         try:
-            op = self._target(label, action)
-            handler = self._handler(label, action, op, upstreams, max_binary)
-            if handler is None:
+            stage = self.action_handler(label, action, upstreams, max_binary)
+            if stage is None:
                 return None
-            inputs = self._inputs(action, op)
+            inputs = action_inputs(self.cap, action, self._is_bind, self.ctx.prefixes)
             if route is not None:
                 route, inputs = route_with_inputs(route, inputs)
-            shaper = handler.shaper if isinstance(handler, CallStage) else None
-            binary = shaper is not None and shaper.format == "binary"
-            invocation = Invocation(label, tuple(inputs), WithPlan(action.with_, self.ctx), handler,
-                                    shaper.output_schema if shaper else None, op.namespace if op else None,
-                                    (media_type or handler.media_type or "application/octet-stream") if binary else None)
+            invocation = Invocation(label, tuple(inputs), WithPlan(action.with_, self.ctx), stage.handler,
+                                    stage.output_schema, stage.upstream, (media_type or stage.binary_type) if stage.binary_type else None)
             return invocation, route
         except CompileError as exc:
             self.diagnostics.error(exc.pos or action.call_pos or pos, exc.message, exc.rule)
@@ -311,10 +361,6 @@ def _unique(items: list, what: str, diagnostics: Diagnostics) -> list:
     return out
 
 
-def _loose(name: str) -> str:
-    return name.lower().replace("-", "").replace("_", "")
-
-
 def route_with_inputs(path: str, inputs: list[Input]) -> tuple[str, list[Input]]:
     """The route as served and the inputs it implies; `inputs` is not changed.
 
@@ -324,10 +370,10 @@ def route_with_inputs(path: str, inputs: list[Input]) -> tuple[str, list[Input]]
     Every route variable is a required path input, declared or not.
     """
     names = {i.name for i in inputs}
-    loose = {_loose(i.name): i.name for i in inputs}
+    loose = {loose_name(i.name): i.name for i in inputs}
     for var in _ROUTE_VAR.findall(path):
-        if var not in names and _loose(var) in loose:
-            path = path.replace("{" + var + "}", "{" + loose[_loose(var)] + "}")
+        if var not in names and loose_name(var) in loose:
+            path = path.replace("{" + var + "}", "{" + loose[loose_name(var)] + "}")
     present = set(_ROUTE_VAR.findall(path))
     for inp in inputs:
         if inp.location == "path" and inp.name not in present:

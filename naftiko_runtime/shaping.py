@@ -83,15 +83,15 @@ class JsonPath:
         return matches[0] if len(matches) == 1 and "*" not in self.expr and "?" not in self.expr and ".." not in self.expr else matches
 
 
-class _Rule:
-    """One compiled MappedOutputParameter."""
+class Rule:
+    """One compiled output parameter (MappedOutputParameter, or a consumed `{name, value}` projection)."""
 
     def __init__(self, out: OutputParam):
         self.type = out.type
         self.path = JsonPath(out.mapping) if out.mapping is not None else None
         self.value = out.value
-        self.properties = {k: _Rule(v) for k, v in out.properties.items()}
-        self.items = _Rule(out.items) if out.items is not None else None
+        self.properties = {k: Rule(v) for k, v in out.properties.items()}
+        self.items = Rule(out.items) if out.items is not None else None
 
     @property
     def identity(self) -> bool:
@@ -126,7 +126,7 @@ class Shaper:
     """The outputs of one exposed operation or tool: alternatives, the first non-null wins."""
 
     def __init__(self, outputs: list[OutputParam], raw_format: str = "json"):
-        self.rules = [_Rule(o) for o in outputs]
+        self.rules = [Rule(o) for o in outputs]
         self.format = raw_format
         self.identity = not self.rules or self.rules[0].identity
 
@@ -152,7 +152,7 @@ class Shaper:
 NOTHING = _NOTHING
 
 
-def _schema_of(rule: _Rule) -> dict[str, Any]:
+def _schema_of(rule: Rule) -> dict[str, Any]:
     if rule.type == "object" and rule.properties:
         return {"type": "object", "properties": {k: _nullable(_schema_of(v)) for k, v in rule.properties.items()}}
     if rule.type == "array":

@@ -88,6 +88,7 @@ class ConsumesReader(ImportReader):
         if isinstance(settings, YMap):
             consumes.settings = dict(settings)
         adapter_params = self.params(node, "inputParameters", f"consumes '{namespace}'", consumed=True)
+        consumes.params = adapter_params
         for res, rpos in self._list(node, "resources", f"consumes '{namespace}'"):
             res_node = self._map(res, "a consumed resource", rpos)
             if res_node is None:
@@ -161,6 +162,10 @@ class ConsumesReader(ImportReader):
         )
         if op.max_binary is not None and op.output_format != "binary":
             self.d.warning(node.key_at("maxBinarySize"), f"operation '{name}': `maxBinarySize` applies to `outputRawFormat: binary` only; this operation reads {op.output_format}", "binary-size-unused")
+        for item, opos in self._list(node, "outputParameters", f"operation '{name}'"):
+            out = self.output(item, opos)
+            if out is not None:
+                op.outputs.append(out)
         if "body" in node:
             op.body = self.body(node.get("body"), node.at("body"))
         elif method in ("POST", "PUT", "PATCH") and not any(p.location == "body" for p in params):

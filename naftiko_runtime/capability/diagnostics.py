@@ -73,17 +73,18 @@ class Diagnostics:
 # ------------------------------------------------------------------ shared wording
 
 
-def _loose(name: str) -> str:
+def loose_name(name: str) -> str:
+    """A name with case, `-` and `_` ignored: how near-miss names are compared."""
     return name.lower().replace("-", "").replace("_", "")
 
 
 def did_you_mean(word: str, candidates: Any) -> str:
     """'; did you mean 'x'?' for near names (case, '-' and '_' ignored), or ''."""
     names = [str(c) for c in candidates]
-    loose = {_loose(n): n for n in names}
-    hits = [loose[_loose(word)]] if _loose(word) in loose else []
+    loose = {loose_name(n): n for n in names}
+    hits = [loose[loose_name(word)]] if loose_name(word) in loose else []
     cutoff = 0.6 if len(word) <= 6 else 0.75  # one typo in a short name is a large share of it
-    for near in difflib.get_close_matches(_loose(word), list(loose), n=3, cutoff=cutoff):
+    for near in difflib.get_close_matches(loose_name(word), list(loose), n=3, cutoff=cutoff):
         if loose[near] not in hits:
             hits.append(loose[near])
     if not hits:

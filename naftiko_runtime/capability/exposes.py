@@ -12,13 +12,13 @@ from naftiko_runtime.capability.model import (
     Action,
     Capability,
     McpExposure,
-    OutputParam,
     Param,
     RestExposure,
     RestOperation,
     Tool,
     WithRef,
 )
+from naftiko_runtime.capability.orchestration import OrchestrationReader
 from naftiko_runtime.capability.reader import (
     DOUBLE_BRACE,
     REF_PREFIXES,
@@ -31,7 +31,7 @@ from naftiko_runtime.capability.versions import LABEL
 from naftiko_runtime.capability.yamlsource import YList, YMap
 
 
-class ExposesReader(ImportReader, AdaptersReader):
+class ExposesReader(OrchestrationReader, AdaptersReader):
     """`exposes` entries into REST, MCP, skill and control exposures (the last two in capability/adapters.py)."""
 
     def expose(self, cap: Capability, item: Any, pos: Pos) -> None:
@@ -85,7 +85,9 @@ class ExposesReader(ImportReader, AdaptersReader):
             res_params = self.params(res_node, "inputParameters", f"resource '{path}'", consumed=False)
             res_tags = self.tags(res_node, f"resource '{path}'")
             if "forward" in res_node:
-                self.d.warning(res_node.key_at("forward"), "`forward` (proxying) is not supported by this runtime yet; this resource serves only its operations", "unsupported-feature")
+                forward = self.forward(res_node, path)
+                if forward is not None:
+                    exp.forwards.append(forward)
             for op, opos in self._list(res_node, "operations", f"resource '{path}'"):
                 op_node = self._map(op, "a REST operation", opos)
                 if op_node is None:
@@ -128,8 +130,8 @@ class ExposesReader(ImportReader, AdaptersReader):
             tnode = self._map(item, "an MCP tool", tpos)
             if tnode is None:
                 continue
-            name = self._str(tnode, "name", "an MCP tool", required=True)
-            if not name:
+            name = self._str(tnode, "name", "an MCP tool", required="ref" not in tnode)  # a `ref` tool may inherit it
+            if not name and "ref" not in tnode:
                 continue
             hints_node = tnode.get("hints")
             hints = {}
@@ -137,7 +139,7 @@ class ExposesReader(ImportReader, AdaptersReader):
                 for k in ("readOnly", "destructive", "idempotent", "openWorld"):
                     if k in hints_node:
                         hints[k] = bool(hints_node[k])
-            action = self.action(tnode, namespace, f"tool '{name}'", [])
+            action = self.action(tnode, namespace, f"tool '{name or tnode.get('ref')}'", [])
             if action.inputs is None and isinstance(tnode.get("inputSchema"), YMap):
                 action.inputs = self.schema_params(tnode["inputSchema"], tnode.at("inputSchema"))
             exp.tools.append(Tool(name=name, action=action, pos=tnode.pos, label=self.renamed(tnode, LABEL, f"tool '{name}'"),
@@ -190,21 +192,11 @@ class ExposesReader(ImportReader, AdaptersReader):
                         params[key] = SINGLE_BRACE.sub(lambda m: "{{" + m.group(1) + "}}", params[key])
                 node["with"], node.val_pos["with"] = params, single.at("parameters")
         elif call is None and isinstance(calls, YList) and calls:
-            self.d.error(node.key_at("calls"), f"{where}: `calls` with several steps is orchestration, which this runtime does not support yet", "unsupported-feature")
+            self.d.error(node.key_at("calls"), f"{where}: `calls` with several entries is not read by this runtime; write them as `steps` (docs/orchestration.md)", "unsupported-feature")
         if call is not None:
             action.call_pos = node.at("call")
-            parts = str(call).split(".")
-            if len(parts) == 2 and all(parts):
-                action.call = (parts[0], parts[1])
-            elif len(parts) == 3 and all(parts):
-                self.d.note(node.at("call"), f"call '{call}' names a resource; read as '{parts[0]}.{parts[2]}'", "dialect-call-three-part")
-                action.call = (parts[0], parts[2])
-            else:
-                self.d.error(node.at("call"), f"{where}: call '{call}' must be `<consumes-namespace>.<operation>`", "bad-call")
-        if "ref" in node:
-            self.d.error(node.at("ref"), f"{where}: `ref` to aggregate functions is not supported by this runtime yet", "unsupported-feature")
-        if "steps" in node:
-            self.d.error(node.key_at("steps"), f"{where}: orchestration `steps` are not supported by this runtime yet", "unsupported-feature")
+            action.call = self.parse_call(call, action.call_pos, where)
+        self.orchestration(action, node, namespace, where)
         declared = self.params(node, "inputParameters", where, consumed=False) if "inputParameters" in node else None
         if declared is not None or inherited:
             action.inputs = merge_params(inherited, declared or [])
@@ -235,36 +227,6 @@ class ExposesReader(ImportReader, AdaptersReader):
                         self.d.note(pos, f"`with` values `{head}.<name>` (like `{value}`) in exposure '{namespace}' are read as references to inputs", "dialect-with-prefix")
                     return WithRef(rest)
         return value
-
-    def output(self, item: Any, pos: Pos) -> OutputParam | None:
-        node = self._map(item, "an output parameter", pos)
-        if node is None:
-            return None
-        out = OutputParam(type=str(node.get("type") or "object").lower(), pos=node.pos,
-                          name=str(node["name"]) if node.get("name") is not None else None)
-        mapping = node.get("mapping")
-        value = node.get("value")
-        if mapping is None and isinstance(value, str) and value.strip().startswith("$"):
-            mapping, value = value, None  # consumed style `value: $.x` on an exposed output
-        out.mapping = str(mapping).strip() if mapping is not None else None
-        out.value = value
-        props = node.get("properties")
-        if isinstance(props, YMap):
-            for key, sub in props.items():
-                parsed = self.output(sub, props.at(key))
-                if parsed is not None:
-                    out.properties[str(key)] = parsed
-        elif isinstance(props, YList):  # a list of named outputs
-            for i, sub in enumerate(props):
-                parsed = self.output(sub, props.at(i))
-                if parsed is not None and parsed.name:
-                    out.properties[parsed.name] = parsed
-        items = node.get("items")
-        if isinstance(items, YList) and items:
-            items = items[0]
-        if isinstance(items, YMap):
-            out.items = self.output(items, node.at("items"))
-        return out
 
 
 def binary_media_type(node: YMap) -> str | None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from naftiko_runtime.capability.diagnostics import Diagnostics, Pos
+from naftiko_runtime.capability.diagnostics import Diagnostics, Pos, loose_name
 from naftiko_runtime.capability.yamlsource import YList, YMap
 
 
@@ -190,18 +190,18 @@ def near_miss(key: str, known: Iterable[str]) -> str | None:
     plural, or one edit away (two for long keys; transpositions count as one). None when no known
     key is that close, or when two are equally close."""
     names = [k for k in known]
-    loose = _loose(key)
+    loose = loose_name(key)
     for k in names:
-        if _loose(k) == loose:
+        if loose_name(k) == loose:
             return k
     for k in names:
-        lk = _loose(k)
+        lk = loose_name(k)
         if len(lk) >= 3 and loose in (lk + "s", lk + "es") or len(loose) >= 3 and lk in (loose + "s", loose + "es"):
             return k
     best: list[str] = []
     best_distance = 3
     for k in names:
-        lk = _loose(k)
+        lk = loose_name(k)
         limit = 0 if len(lk) < 4 else 1 if len(lk) < 8 else 2
         if abs(len(lk) - len(loose)) > limit:
             continue
@@ -212,10 +212,6 @@ def near_miss(key: str, known: Iterable[str]) -> str | None:
             elif d == best_distance:
                 best.append(k)
     return best[0] if len(best) == 1 else None
-
-
-def _loose(name: str) -> str:
-    return name.lower().replace("-", "").replace("_", "")
 
 
 def _distance(a: str, b: str, limit: int) -> int:

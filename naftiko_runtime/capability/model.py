@@ -85,6 +85,7 @@ class ConsumedOperation:
     media_type: str | None = None  # `outputMediaType`: the content type callers are told (beta1)
     max_binary: int | None = None  # `maxBinarySize` in bytes, for `outputRawFormat: binary` (beta1)
     tags: tuple[str, ...] = ()
+    outputs: list["OutputParam"] = field(default_factory=list)  # named projections of the answer (steps only, SEMANTICS 2.6)
 
 
 @dataclass
@@ -96,6 +97,7 @@ class Consumes:
     auth: Auth | None = None
     operations: dict[str, ConsumedOperation] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)  # x-naftiko extension: timeouts, retries, limits
+    params: list[Param] = field(default_factory=list)  # adapter-level inputParameters (`forward` applies the fixed headers)
 
 
 @dataclass
@@ -112,8 +114,35 @@ class OutputParam:
 
 
 @dataclass
+class Step:
+    """One orchestration step (SEMANTICS 4.6); its output is stored under its name."""
+
+    name: str
+    kind: Literal["call", "lookup", "script"]
+    pos: Pos
+    call: tuple[str, str] | None = None  # call: (consumes namespace, operation name)
+    call_pos: Pos | None = None
+    with_: dict[str, Any] = field(default_factory=dict)
+    with_pos: dict[str, Pos] = field(default_factory=dict)
+    index: str = ""  # lookup: the earlier step whose output is searched
+    index_pos: Pos | None = None
+    match: str = ""  # lookup: the field of each index entry compared with the value
+    lookup_value: str = ""  # lookup: `$.<step>.<field>...`, or a template
+    fields: list[str] | None = None  # lookup: the fields projected from a match (None: the whole entry)
+
+
+@dataclass
+class Mapping:
+    """`mappings[]`: `target` (dotted: nested objects) <- `value` (`$.<step>.<field>...`)."""
+
+    target: str
+    value: str
+    pos: Pos
+
+
+@dataclass
 class Action:
-    """What an exposed operation or tool does when called."""
+    """What an exposed operation, tool or aggregate function does when called."""
 
     pos: Pos
     call: tuple[str, str] | None = None  # (consumes namespace, operation name)
@@ -123,6 +152,10 @@ class Action:
     has_with: bool = False
     outputs: list[OutputParam] = field(default_factory=list)
     inputs: list[Param] | None = None  # declared inputs; None when the author declared none
+    steps: list[Step] = field(default_factory=list)  # orchestration instead of `call`
+    mappings: list[Mapping] = field(default_factory=list)  # the result of `steps`
+    ref: tuple[str, str] | None = None  # (aggregate namespace, function name): delegates to it
+    ref_pos: Pos | None = None
 
 
 @dataclass
@@ -139,6 +172,16 @@ class RestOperation:
 
 
 @dataclass
+class Forward:
+    """A REST resource that proxies what its operations do not serve to a consumes namespace."""
+
+    path: str  # the route as written; a trailing `{name}` segment captures the rest of the path
+    namespace: str  # the consumes namespace (`targetNamespace`)
+    pos: Pos
+    trusted_headers: list[str] = field(default_factory=list)
+
+
+@dataclass
 class RestExposure:
     namespace: str
     port: int
@@ -148,6 +191,7 @@ class RestExposure:
     auth: Auth | None = None
     operations: list[RestOperation] = field(default_factory=list)
     max_binary: int | None = None  # `maxBinarySize` for every binary answer of this exposure (beta1)
+    forwards: list[Forward] = field(default_factory=list)
 
 
 @dataclass
@@ -282,6 +326,26 @@ class ControlExposure:
 
 
 @dataclass
+class Function:
+    """An aggregate function (`functions` in alpha2, `flows` later): an action adapters `ref`."""
+
+    name: str
+    namespace: str  # of its aggregate; `<namespace>.x` in its `with` names its input x
+    action: Action
+    pos: Pos
+    description: str = ""
+    semantics: dict[str, bool] = field(default_factory=dict)  # safe, idempotent, cacheable
+
+
+@dataclass
+class Aggregate:
+    namespace: str
+    pos: Pos
+    label: str = ""
+    functions: dict[str, Function] = field(default_factory=dict)
+
+
+@dataclass
 class Bind:
     namespace: str
     keys: dict[str, str]  # variable name -> provider key
@@ -306,6 +370,7 @@ class Capability:
     mcp: list[McpExposure] = field(default_factory=list)
     skills: list[SkillExposure] = field(default_factory=list)
     control: ControlExposure | None = None
+    aggregates: list[Aggregate] = field(default_factory=list)
     diagnostics: Diagnostics = field(default_factory=Diagnostics)
     typos: Typos = field(default_factory=Typos)  # misspelt keys, for the symptoms they cause to cite
 
@@ -315,3 +380,15 @@ class Capability:
 
     def exposure_namespaces(self) -> list[str]:
         return [e.namespace for e in (*self.rest, *self.mcp, *self.skills)] + ([self.control.namespace] if self.control else [])
+
+    def operation(self, call: tuple[str, str] | None) -> ConsumedOperation | None:
+        """The consumed operation `call` names (namespace, operation), or None."""
+        consumes = self.consumes.get(call[0]) if call is not None else None
+        return consumes.operations.get(call[1]) if consumes is not None else None
+
+    def function(self, ref: tuple[str, str]) -> Function | None:
+        """The aggregate function `ref` names (namespace, name), or None."""
+        for aggregate in self.aggregates:
+            if aggregate.namespace == ref[0] and ref[1] in aggregate.functions:
+                return aggregate.functions[ref[1]]
+        return None

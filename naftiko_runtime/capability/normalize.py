@@ -70,14 +70,17 @@ class Normalizer(ConsumesReader, ExposesReader):
         for key in ("consumes", "exposes", "aggregates"):
             if key in root:
                 self.d.warning(root.key_at(key), f"root `{key}` in a capability file is not used; move it under `capability.{key}`", "root-part-ignored")
-        for key in ("tools", "workflow", "imports", "aggregates"):
+        for key in ("tools", "workflow", "imports"):
             if key in body:
                 self.d.warning(body.key_at(key), f"`capability.{key}` is not supported by this runtime and is ignored", "unsupported-feature")
         for item, pos in self._list(body, "consumes", "capability"):
             self.consumes_entry(cap, item, pos)
         self.implicit_binds(cap)
+        if "aggregates" in body:
+            self.aggregates(cap, body)
         for item, pos in self._list(body, "exposes", "capability"):
             self.expose(cap, item, pos)
+        self.link_refs(cap)
         if not body.get("exposes"):
             self.d.warning(body.pos, f"the capability exposes nothing (`capability.exposes` is empty), so `run` has nothing to serve{self.typos.cause(body.pos, ['exposes'])}", "no-exposes")
         return cap

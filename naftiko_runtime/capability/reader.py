@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, TypeVar
 
 from naftiko_runtime.capability.diagnostics import Diagnostics, Pos
 from naftiko_runtime.capability.keys import Typos
 from naftiko_runtime.capability.model import (
     HTTP_METHODS,
     JSON_TYPES,
+    OutputParam,
     Param,
 )
 from naftiko_runtime.capability.versions import Rename, is_ikanos
@@ -114,6 +115,14 @@ class Reader:
                 return self._str(node, other, where)
         return self._str(node, canonical, where)
 
+    def _named(self, item: Any, pos: Pos, what: str) -> tuple[YMap, str] | None:
+        """A mapping with a (required) `name`, or None after reporting what is wrong."""
+        node = self._map(item, what, pos)
+        if node is None:
+            return None
+        name = self._str(node, "name", what, required=True)
+        return (node, name) if name else None
+
     def _str(self, node: YMap, key: str, where: str, required: bool = False) -> str:
         value = node.get(key)
         if value is None:
@@ -149,6 +158,17 @@ class Reader:
             return None
         return value
 
+    def parse_call(self, call: Any, pos: Pos, where: str) -> tuple[str, str] | None:
+        """`<consumes-namespace>.<operation>` (or the three-part dialect) as a pair; None after an error."""
+        parts = str(call).split(".")
+        if len(parts) == 2 and all(parts):
+            return (parts[0], parts[1])
+        if len(parts) == 3 and all(parts):
+            self.d.note(pos, f"call '{call}' names a resource; read as '{parts[0]}.{parts[2]}'", "dialect-call-three-part")
+            return (parts[0], parts[2])
+        self.d.error(pos, f"{where}: call '{call}' must be `<consumes-namespace>.<operation>`", "bad-call")
+        return None
+
     def method(self, node: YMap, where: str, consumed: bool = False) -> str:
         raw = node.get("method")
         if raw is None:
@@ -164,18 +184,10 @@ class Reader:
         return method
 
     def params(self, node: YMap, key: str, where: str, consumed: bool) -> list[Param]:
-        out: list[Param] = []
-        seen: dict[str, Pos] = {}
-        for item, pos in self._list(node, key, where):
-            p = self.param(item, pos, where, consumed)
-            if p is None:
-                continue
-            if p.name in seen:
-                self.d.warning(p.pos, f"input '{p.name}' is declared twice in {where} (first at line {seen[p.name].line}); the first is used", "duplicate-parameter")
-                continue
-            seen[p.name] = p.pos
-            out.append(p)
-        return out
+        def twice(p: Param, first: Param) -> None:
+            self.d.warning(p.pos, f"input '{p.name}' is declared twice in {where} (first at line {first.pos.line}); the first is used", "duplicate-parameter")
+
+        return list(distinct((self.param(item, pos, where, consumed) for item, pos in self._list(node, key, where)), twice).values())
 
     def param(self, item: Any, pos: Pos, where: str, consumed: bool) -> Param | None:
         if isinstance(item, str):  # a bare name
@@ -213,10 +225,57 @@ class Reader:
             value=value, schema=schema,
         )
 
+    def output(self, item: Any, pos: Pos) -> OutputParam | None:
+        node = self._map(item, "an output parameter", pos)
+        if node is None:
+            return None
+        out = OutputParam(type=str(node.get("type") or "object").lower(), pos=node.pos,
+                          name=str(node["name"]) if node.get("name") is not None else None)
+        mapping = node.get("mapping")
+        value = node.get("value")
+        if mapping is None and isinstance(value, str) and value.strip().startswith("$"):
+            mapping, value = value, None  # consumed style `value: $.x` on an exposed output
+        out.mapping = str(mapping).strip() if mapping is not None else None
+        out.value = value
+        props = node.get("properties")
+        if isinstance(props, YMap):
+            for key, sub in props.items():
+                parsed = self.output(sub, props.at(key))
+                if parsed is not None:
+                    out.properties[str(key)] = parsed
+        elif isinstance(props, YList):  # a list of named outputs
+            for i, sub in enumerate(props):
+                parsed = self.output(sub, props.at(i))
+                if parsed is not None and parsed.name:
+                    out.properties[parsed.name] = parsed
+        items = node.get("items")
+        if isinstance(items, YList) and items:
+            items = items[0]
+        if isinstance(items, YMap):
+            out.items = self.output(items, node.at("items"))
+        return out
+
+
+Named = TypeVar("Named", bound=Any)
+
+
+def distinct(entries: Iterable[Named | None], twice: Callable[[Named, Named], None]) -> dict[str, Named]:
+    """Entries by `name`, in order; a repeated name is reported (`twice(entry, first)`) and dropped."""
+    out: dict[str, Named] = {}
+    for entry in entries:
+        if entry is None:
+            continue
+        if entry.name in out:
+            twice(entry, out[entry.name])
+            continue
+        out[entry.name] = entry
+    return out
+
 
 def key_required_default(where: str) -> bool:
-    """MCP tool inputs are required unless `required: false` (spec); REST inputs are optional."""
-    return where.startswith("tool ")
+    """MCP tool and aggregate function inputs are required unless `required: false` (spec); REST
+    inputs are optional."""
+    return where.startswith(("tool ", "function "))
 
 
 def merge_params(first: list[Param], second: list[Param]) -> list[Param]:

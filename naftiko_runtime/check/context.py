@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from naftiko_runtime.binds import BoundValues
-from naftiko_runtime.inputs import Input, derive_inputs, template_inputs
+from naftiko_runtime.inputs import Input, action_inputs, template_inputs
 from naftiko_runtime.capability.diagnostics import Pos
 from naftiko_runtime.capability.model import Action, Capability, ConsumedOperation
 from naftiko_runtime.capability.yamlsource import YList, YMap
-from naftiko_runtime.plan import INPUT_PREFIXES, route_with_inputs
+from naftiko_runtime.plan import input_prefixes, route_with_inputs
 from naftiko_runtime.templates import MISSING, Ref, refs_in
 
 ROUTE_VAR = re.compile(r"\{([^{}/]+)\}")
@@ -38,8 +38,8 @@ def declared_binds(cap: Capability) -> BoundValues:
 class Site:
     """An exposed REST operation or MCP tool: a place where a call starts."""
 
-    label: str  # "operation 'x'" / "tool 'y'", as the engine names them
-    kind: str  # rest | mcp
+    label: str  # "operation 'x'" / "tool 'y'" / "function 'a.f'" (+ " step 's'"), as the engine names them
+    kind: str  # rest | mcp | function | step
     namespace: str  # of the exposure
     action: Action
     pos: Pos
@@ -74,8 +74,7 @@ class Context:
 
     @classmethod
     def build(cls, cap: Capability, root: Any) -> "Context":
-        prefixes = frozenset({*INPUT_PREFIXES, *cap.exposure_namespaces()})
-        ctx = cls(cap, root, declared_binds(cap), prefixes)
+        ctx = cls(cap, root, declared_binds(cap), input_prefixes(cap))
         ctx._index(root)
         ctx.failed_imports = {ns for ns in _import_aliases(root) if ns not in cap.consumes}
         for exposure in cap.rest:
@@ -84,15 +83,33 @@ class Context:
         for mcp in cap.mcp:
             for tool in mcp.tools:
                 ctx._add_site(f"tool '{tool.name}'", "mcp", mcp.namespace, tool.action, tool.pos, None)
+        for aggregate in cap.aggregates:
+            for function in aggregate.functions.values():
+                ctx._add_site(f"function '{aggregate.namespace}.{function.name}'", "function", aggregate.namespace, function.action, function.pos, None)
         return ctx
 
     def _add_site(self, label: str, kind: str, namespace: str, action: Action, pos: Pos, path: str | None) -> None:
         op = self.target(action)
-        inputs = derive_inputs(action, op, self.is_bind_path, self.prefixes)
+        inputs = action_inputs(self.cap, action, self.is_bind_path, self.prefixes)
         route = None
         if path is not None:
             route, inputs = route_with_inputs(path, inputs)
-        self.sites.append(Site(label, kind, namespace, action, pos, op, inputs, path, route))
+        site = Site(label, kind, namespace, action, pos, op, inputs, path, route)
+        self.sites.append(site)
+        if action.call is None and action.ref is None:
+            self._add_steps(site)
+
+    def _add_steps(self, parent: Site) -> None:
+        """Each call step is checked like a call of its own, seeing the parent's inputs, the `with`
+        keys it sets, and the outputs of the steps before it."""
+        names = {i.name for i in parent.inputs} | set(parent.action.with_)
+        for step in parent.action.steps:
+            if step.kind == "call":
+                action = Action(step.pos, call=step.call, call_pos=step.call_pos, with_=step.with_, with_pos=step.with_pos,
+                                inputs=parent.action.inputs)
+                self.sites.append(Site(f"{parent.label} step '{step.name}'", "step", parent.namespace, action, step.pos,
+                                       self.target(action), [Input(name) for name in sorted(names)]))
+            names.add(step.name)
 
     def _index(self, node: Any) -> None:
         """Mappings of the checked file by position, to point at one field of a model object."""
@@ -107,10 +124,7 @@ class Context:
     # ------------------------------------------------------------------ lookups
 
     def target(self, action: Action) -> ConsumedOperation | None:
-        if action.call is None:
-            return None
-        consumes = self.cap.consumes.get(action.call[0])
-        return consumes.operations.get(action.call[1]) if consumes else None
+        return self.cap.operation(action.call)
 
     def field_pos(self, pos: Pos, key: str) -> Pos:
         """Position of `key`'s value in the mapping that starts at `pos` (itself if unknown)."""

@@ -12,20 +12,24 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from naftiko_runtime.check.context import ROUTE_VAR, Context, Site, templates_in
-from naftiko_runtime.capability.diagnostics import Diagnostics, Pos, did_you_mean, name_list
+from naftiko_runtime.capability.diagnostics import Diagnostics, Pos, did_you_mean, loose_name, name_list
 from naftiko_runtime.capability.model import ConsumedOperation, OutputParam, WithRef
+from naftiko_runtime.orchestration import StepPath
 from naftiko_runtime.templates import Ref, Template, refs_in
 
 Check = Callable[[Context, Diagnostics], None]
 
 
-def _loose(name: str) -> str:
-    return name.lower().replace("-", "").replace("_", "")
 
 
 def _heads(ctx: Context, value: Any) -> set[str]:
     """Inputs a template reads (binds and `{{ns.VAR}}` bind references excluded)."""
     return {ctx.strip(ref)[0] for ref, _ in templates_in(value) if not ctx.is_bind(ref) and not ctx.bind_namespace_ref(ref) and ctx.strip(ref)}
+
+
+def _with_reads(ctx: Context, with_: dict[str, Any]) -> set[str]:
+    """Inputs a `with` map reads: the names it copies and those its templates use."""
+    return {v.name for v in with_.values() if isinstance(v, WithRef)} | _heads(ctx, list(with_.values()))
 
 
 def _auth_path_vars(ctx: Context, op: ConsumedOperation) -> set[str]:
@@ -89,9 +93,16 @@ def check_route_vars(ctx: Context, out: Diagnostics) -> None:
     for site in ctx.sites:
         if site.kind != "rest" or site.route is None or (site.action.call is not None and site.op is None):
             continue
-        used = {v.name for v in site.action.with_.values() if isinstance(v, WithRef)} | _heads(ctx, list(site.action.with_.values()))
+        used = _with_reads(ctx, site.action.with_)
         if site.op is not None:
             used |= set(ctx.op_reads(site.op))
+        for step in site.action.steps if site.action.call is None else []:
+            used |= _with_reads(ctx, step.with_) | _heads(ctx, step.lookup_value)
+            op = ctx.cap.operation(step.call)
+            if op is not None:
+                used |= set(ctx.op_reads(op))
+        if site.action.ref is not None:
+            used |= {i.name for i in site.inputs}  # passed to the function, which has its own checks
         used |= _heads(ctx, [o.value for o in _outputs(site.action.outputs)])
         for var in ROUTE_VAR.findall(site.route):
             if var not in used:
@@ -103,9 +114,9 @@ def check_appended_route_params(ctx: Context, out: Diagnostics) -> None:
     for site in ctx.sites:
         if site.kind != "rest" or site.action.inputs is None or site.route is None:
             continue
-        original = {_loose(v) for v in ROUTE_VAR.findall(site.path or "")}
+        original = {loose_name(v) for v in ROUTE_VAR.findall(site.path or "")}
         for p in site.action.inputs:
-            if p.location == "path" and _loose(p.name) not in original:
+            if p.location == "path" and loose_name(p.name) not in original:
                 out.note(p.pos, f"input '{p.name}' is `in: path` but the path '{site.path}' has no {{{p.name}}}; served as '{site.route}'", "path-param-appended")
 
 
@@ -186,6 +197,29 @@ def check_templates(ctx: Context, out: Diagnostics) -> None:
                 warn(pos, ref, f"{site.op.namespace}.{site.op.name} {what}", f"which {site.label} ({site.pos}) does not provide ({inputs}); it renders empty")
 
 
+# --------------------------------------------------------------------------- orchestration
+
+def check_step_paths(ctx: Context, out: Diagnostics) -> None:
+    """`$.<step>.<field>` in mappings and lookup values names a step (mappings: any step; lookups:
+    an earlier one). Otherwise the mapping is always omitted and the lookup never matches."""
+    for site in ctx.sites:
+        steps = [s.name for s in site.action.steps]
+        if not steps or site.action.call is not None or site.action.ref is not None:
+            continue
+        for i, step in enumerate(site.action.steps):
+            if step.kind == "lookup" and StepPath.parses(step.lookup_value):
+                head = StepPath(step.lookup_value).step
+                if head not in steps[:i]:
+                    later = " comes later: a lookup reads only earlier steps" if head in steps else f" is no step{did_you_mean(head, steps[:i])}"
+                    out.warning(ctx.field_pos(step.pos, "lookupValue"), f"{site.label}: lookup step '{step.name}': lookupValue '{step.lookup_value}': '{head}'{later}, so the lookup never matches", "step-ref-unresolved")
+        for m in site.action.mappings:
+            if not StepPath.parses(m.value):
+                out.warning(ctx.field_pos(m.pos, "value"), f"{site.label}: mapping '{m.target}': value '{m.value}' is not a `$.<step>.<field>` path into the step outputs, so '{m.target}' is never set", "step-ref-unresolved")
+            elif StepPath(m.value).step not in steps:
+                head = StepPath(m.value).step
+                out.warning(ctx.field_pos(m.pos, "value"), f"{site.label}: mapping '{m.target}': value '{m.value}' names no step '{head}'{did_you_mean(head, steps)} (steps: {name_list(steps)}), so '{m.target}' is never set", "step-ref-unresolved")
+
+
 # --------------------------------------------------------------------------- structure
 
 def check_namespaces(ctx: Context, out: Diagnostics) -> None:
@@ -260,7 +294,7 @@ def check_base_uris(ctx: Context, out: Diagnostics) -> None:
 
 CHECKS: list[Check] = [
     check_with, check_reachable, check_route_vars, check_appended_route_params,
-    check_templates, check_namespaces, check_ports, check_binds, check_base_uris,
+    check_templates, check_step_paths, check_namespaces, check_ports, check_binds, check_base_uris,
 ]
 
 

@@ -68,7 +68,8 @@ def _check(path: Path, file: str, strict: bool, d: Diagnostics) -> None:
         rules = run_rules(ctx)
         d.extend(rules)
         failed = {s.action.call_pos or s.pos for s in ctx.sites if s.action.call is not None and s.action.call[0] in ctx.failed_imports}
-        d.extend(engine_diagnostics(cap, ctx.binds, failed))
+        found = {(x.rule, x.pos) for x in d.errors}  # one finding per rule and node: the normalizer's says more
+        d.extend(x for x in engine_diagnostics(cap, ctx.binds, failed) if (x.rule, x.pos) not in found)
     # "the runtime accepts it" only where the default checks found nothing at the node or around it
     # (an ignored key such as `calls` or `ref` sits in a mapping the runtime reports on)
     flagged = {x.pos for x in d if x.severity != "note"}

@@ -21,7 +21,7 @@ import mcp.types as types
 from mcp import MCPError
 
 from naftiko_runtime.inputs import schema_validator
-from naftiko_runtime.errors import InputError, UpstreamFailure
+from naftiko_runtime.errors import InputError, StepFailure, UpstreamFailure, cap_text
 from naftiko_runtime.pipeline import Invocation, Outcome
 from naftiko_runtime.plan import McpApi, McpTool
 from naftiko_runtime.runtime import Runtime
@@ -29,7 +29,6 @@ from naftiko_runtime.shaping import NOTHING
 
 log = logging.getLogger("naftiko.mcp")
 
-ERROR_BODY_LIMIT = 4096  # characters of an upstream error body passed on to the model
 _HINTS = (("readOnly", "read_only_hint"), ("destructive", "destructive_hint"),
           ("idempotent", "idempotent_hint"), ("openWorld", "open_world_hint"))
 
@@ -112,6 +111,10 @@ class ToolRunner:
         except UpstreamFailure as exc:
             log.warning("tool %s: %s", self.name, exc.message)
             return error_result(f"Tool '{self.name}' failed: {exc.message}")
+        except StepFailure as exc:
+            log.warning("tool %s: %s", self.name, exc.message)
+            body = exc.body_text()
+            return error_result(f"Tool '{self.name}' failed: {exc.message}" + (f": {body}" if body else ""))
         except Exception:  # the last line of defence: a safe message, the traceback in the log
             log.exception("tool %s: internal error", self.name)
             return error_result(f"Tool '{self.name}' failed with an internal error in the runtime; the error is logged on the server")
@@ -155,10 +158,7 @@ class ToolRunner:
 
         Credentials an upstream echoes back are already masked by its transport (upstream/client.py).
         """
-        text = outcome.body.decode("utf-8", errors="replace") if outcome.value is NOTHING else _dumps(outcome.value)
-        if len(text) > ERROR_BODY_LIMIT:
-            text = text[:ERROR_BODY_LIMIT] + f"... (cut at {ERROR_BODY_LIMIT:,} of {len(text):,} characters)"
-        return text
+        return cap_text(outcome.body.decode("utf-8", errors="replace") if outcome.value is NOTHING else _dumps(outcome.value))
 
 
 def binary_content(tool: str, outcome: Outcome) -> dict[str, Any]:

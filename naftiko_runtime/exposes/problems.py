@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from naftiko_runtime.errors import InputError, UpstreamFailure
+from naftiko_runtime.errors import InputError, StepFailure, UpstreamFailure
 
 PROBLEM_CT = "application/problem+json"
 
@@ -30,3 +30,20 @@ def input_problem(exc: InputError, instance: str) -> Response:
 def upstream_problem(exc: UpstreamFailure, instance: str) -> Response:
     headers = {"Retry-After": "1"} if exc.status == 503 else None
     return problem(exc.status, exc.title, exc.message, instance, headers=headers, upstream=exc.namespace)
+
+
+def step_problem(exc: StepFailure, instance: str) -> Response:
+    """A failed orchestration step: which one, and the upstream's status and answer."""
+    extra: dict[str, Any] = {"step": exc.step}
+    if exc.upstream:
+        extra["upstream"] = exc.upstream
+    if exc.upstream_status is not None:
+        extra["upstreamStatus"] = exc.upstream_status
+    if exc.body:
+        text = exc.body_text()
+        try:
+            extra["upstreamBody"] = json.loads(text)
+        except ValueError:
+            extra["upstreamBody"] = text
+    headers = {"Retry-After": exc.retry_after} if exc.retry_after else None
+    return problem(exc.status, exc.title, exc.message, instance, headers=headers, **extra)

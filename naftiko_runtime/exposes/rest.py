@@ -15,10 +15,10 @@ from urllib.parse import parse_qsl, unquote
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from naftiko_runtime.errors import InputError, InputProblem, UpstreamFailure
+from naftiko_runtime.errors import InputError, InputProblem, StepFailure, UpstreamFailure
 from naftiko_runtime.exposes.auth import protect
 from naftiko_runtime.exposes.openapi import openapi_document
-from naftiko_runtime.exposes.problems import input_problem, problem, upstream_problem
+from naftiko_runtime.exposes.problems import input_problem, problem, step_problem, upstream_problem
 from naftiko_runtime.exposes.router import Router
 from naftiko_runtime.inputs import Input, coerce
 from naftiko_runtime.plan import RestApi, Route
@@ -166,6 +166,9 @@ class _PathEndpoint:
         except UpstreamFailure as exc:
             log.warning("%s %s: %s", method, scope["path"], exc.message)
             return await upstream_problem(exc, scope["path"])(scope, receive, send)
+        except StepFailure as exc:
+            log.warning("%s %s: %s", method, scope["path"], exc.message)
+            return await step_problem(exc, scope["path"])(scope, receive, send)
         except _BodyTooLarge:
             response = problem(413, "Request body too large", f"the body is over the {self.max_body:,}-byte limit", scope["path"])
             return await response(scope, receive, send)

@@ -26,7 +26,8 @@ from naftiko_runtime.binds import resolve_binds
 from naftiko_runtime.plan import compile_plan
 from naftiko_runtime.runtime import Runtime
 from naftiko_runtime.exposes.mcp import build_app, build_server, security_settings
-from naftiko_runtime.exposes.mcp_tools import ERROR_BODY_LIMIT, Toolset
+from naftiko_runtime.errors import ERROR_BODY_LIMIT
+from naftiko_runtime.exposes.mcp_tools import Toolset
 from naftiko_runtime.errors import CapabilityError
 from naftiko_runtime.capability.diagnostics import Diagnostics
 from naftiko_runtime.capability.load import load_capability, load_text
