@@ -143,7 +143,7 @@ def test_a_misspelt_collection_is_named_by_the_calls_it_breaks(tmp_path):
     [typo] = [d for d in diags if d.rule == "key-typo"]
     assert "did you mean `operations`?" in typo.message
     unresolved = [d for d in diags if d.rule == "call-unresolved"]
-    assert len(unresolved) == 2  # create, get-item
+    assert len(unresolved) == 3  # create, get-item, and the step `fetch` of get-item-in-steps
     assert all("probably caused by the misspelt key `opertions`" in d.message for d in unresolved)
 
 
