@@ -125,7 +125,8 @@ def derive_inputs(action: Action, op: ConsumedOperation | None, is_bind: Callabl
         for name, where in template_inputs(op, is_bind, prefixes).items():
             if name not in inputs and name not in covered:
                 inputs[name] = Input(name=name, location=where if where in ("path", "query", "header", "cookie") else None,
-                                     required=where == "path")
+                                     required=where == "path",
+                                     description=f"`{{{{{name}}}}}` in the upstream path {op.path}" if where == "path" else "")
     return list(inputs.values())
 
 

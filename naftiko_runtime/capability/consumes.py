@@ -71,7 +71,8 @@ class ConsumesReader(ImportReader):
             self.d.error(node.at("type"), f"consumes type '{kind}' is not supported; only `http` is", "unsupported-consumes-type")
             return None
         base = self._str(node, "baseUri", f"consumes '{namespace}'", required=True)
-        if SINGLE_BRACE.search(base):
+        single = SINGLE_BRACE.findall(base)  # OpenAPI server variables, unless a bind or the apikey fills them
+        if single:
             base = SINGLE_BRACE.sub(lambda m: "{{" + m.group(1) + "}}", base)
         if base.endswith("/") and base.rstrip("/"):
             self.d.note(node.at("baseUri"), "baseUri ends with '/'; the trailing slash is dropped (paths start with '/')", "dialect-baseuri-slash")
@@ -82,6 +83,9 @@ class ConsumesReader(ImportReader):
             node["authentication"], node.val_pos["authentication"] = node["auth"], node.at("auth")
         if "authentication" in node:
             consumes.auth = self.auth(node.get("authentication"), node.at("authentication"), consumed=True)
+        if single:
+            filled = self.filled_by_binds(consumes)
+            consumes.server_variables = tuple(v for v in dict.fromkeys(single) if v not in filled)
         if "tunnel" in node:
             self.tunnel(node, namespace)
         settings = node.get("x-naftiko")
@@ -95,6 +99,12 @@ class ConsumesReader(ImportReader):
                 continue
             self.resource(consumes, res_node, adapter_params)
         return consumes
+
+    def filled_by_binds(self, consumes: Consumes) -> set[str]:
+        """Placeholder names no caller fills: bind variables, and an apikey placed in the path."""
+        if consumes.auth is None:
+            return set(self.bind_vars)
+        return self.bind_vars | {e.key for e in consumes.auth.entries if e.placement == "path"}
 
     def tunnel(self, node: YMap, namespace: str) -> None:
         """OpenZiti tunnels are not supported: never a silent direct call instead."""
@@ -150,6 +160,10 @@ class ConsumesReader(ImportReader):
         for p in params:
             if p.location == "path" and p.name not in in_path:
                 appended.append(p.name)
+        declared = {p.name for p in params} | self.filled_by_binds(consumes)
+        implied = [n for n in dict.fromkeys(in_path) if n not in declared]
+        if implied:
+            self.d.note(node.at("path") if "path" in node else node.pos, f"operation '{name}': " + ", ".join("{{" + n + "}}" for n in implied) + f" in path '{path}' has no declared parameter; read as required string path input(s) {', '.join(implied)}", "path-param-implied")
         if appended:
             self.d.note(node.pos, f"path parameter(s) {', '.join(appended)} not in path '{path or '/'}'; appended as trailing segment(s): {path.rstrip('/')}/" + "/".join('{{' + a + '}}' for a in appended), "path-param-appended")
             path = path.rstrip("/") + "".join("/{{" + a + "}}" for a in appended)
@@ -170,8 +184,12 @@ class ConsumesReader(ImportReader):
             op.body = self.body(node.get("body"), node.at("body"))
         elif method in ("POST", "PUT", "PATCH") and not any(p.location == "body" for p in params):
             self.d.note(node.pos, f"{method} operation '{name}' declares no body; the caller's JSON body (input `body`) is forwarded as is", "body-passthrough")
-            params.append(Param(name="body", location="body", pos=node.pos, type="object",
-                                description="JSON request body, forwarded to the upstream as is."))
+            if any(p.location == "header" and p.name.lower() == "content-type" for p in params):  # any media type
+                params.append(Param(name="body", location="body", pos=node.pos, type="string",
+                                    description="Request body as text, sent unchanged with the Content-Type given."))
+            else:
+                params.append(Param(name="body", location="body", pos=node.pos, type="object",
+                                    description="JSON request body, forwarded to the upstream as is."))
         return op
 
     def consumed_path(self, path: str, pos: Pos) -> str:
@@ -187,14 +205,16 @@ class ConsumesReader(ImportReader):
             return Body("raw-json", raw, pos)
         if isinstance(raw, YMap) and "type" in raw:
             kind = str(raw.get("type")).lower()
-            kinds = {"json": "json", "text": "text", "xml": "xml", "sparql": "sparql", "formurlencoded": "form", "form": "form", "multipartform": "multipart", "multipart": "multipart"}
+            kinds = {"json": "json", "text": "text", "xml": "xml", "sparql": "sparql", "formurlencoded": "form", "form": "form",
+                     "multipartform": "multipart", "multipart": "multipart", "binary": "binary"}
             if kind not in kinds:
-                self.d.error(raw.at("type"), f"body type '{raw.get('type')}' is not one of json, text, xml, sparql, formUrlEncoded, multipartForm", "bad-body-type")
+                self.d.error(raw.at("type"), f"body type '{raw.get('type')}' is not one of json, text, xml, sparql, formUrlEncoded, multipartForm, binary", "bad-body-type")
                 return None
             data = raw.get("data")
+            media_type = self._str(raw, "mediaType", "body") or None
             if kinds[kind] == "json" and isinstance(data, str):
-                return Body("raw-json", data, pos)
-            return Body(kinds[kind], data, pos)  # type: ignore[arg-type]
+                return Body("raw-json", data, pos, media_type)
+            return Body(kinds[kind], data, pos, media_type)  # type: ignore[arg-type]
         if isinstance(raw, (YMap, YList)):
             self.d.note(pos, "body given as a bare mapping; read as `{type: json, data: ...}`", "dialect-body-bare")
             return Body("json", raw, pos)

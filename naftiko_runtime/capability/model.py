@@ -65,9 +65,10 @@ class Auth:
 class Body:
     """A request body template: `kind` decides encoding and content type."""
 
-    kind: Literal["json", "raw-json", "text", "xml", "sparql", "form", "multipart"]
+    kind: Literal["json", "raw-json", "text", "xml", "sparql", "form", "multipart", "binary"]
     data: Any
     pos: Pos
+    media_type: str | None = None  # `mediaType`: the Content-Type sent instead of the kind's own
 
 
 @dataclass
@@ -98,6 +99,7 @@ class Consumes:
     operations: dict[str, ConsumedOperation] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)  # x-naftiko extension: timeouts, retries, limits
     params: list[Param] = field(default_factory=list)  # adapter-level inputParameters (`forward` applies the fixed headers)
+    server_variables: tuple[str, ...] = ()  # `{host}` in baseUri that no bind fills: a value is given at deployment
 
 
 @dataclass

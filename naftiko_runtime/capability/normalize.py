@@ -53,6 +53,7 @@ class Normalizer(ConsumesReader, ExposesReader):
             cap.info_version = self._str(info, "version", "info")
             cap.tags = self.tags(info, "info")
         cap.binds = self.binds(root, "binds")
+        self.bind_vars = cap.bind_names
         body = root.get("capability")
         if body is None:
             shared = [key for key in SHARED_PARTS if key in root]
@@ -67,6 +68,7 @@ class Normalizer(ConsumesReader, ExposesReader):
         if "binds" in body:
             self.d.note(body.at("binds"), "`capability.binds` is merged with the root `binds` (the reference engine ignores it)", "dialect-capability-binds")
             cap.binds += self.binds(body, "binds")
+            self.bind_vars = cap.bind_names
         for key in ("consumes", "exposes", "aggregates"):
             if key in root:
                 self.d.warning(root.key_at(key), f"root `{key}` in a capability file is not used; move it under `capability.{key}`", "root-part-ignored")
@@ -138,7 +140,7 @@ class Normalizer(ConsumesReader, ExposesReader):
         declared = {(b.namespace, var) for b in cap.binds for var in b.keys} | {(None, var) for b in cap.binds for var in b.keys}
         implicit: dict[str, Bind] = {}
         for consumes in cap.consumes.values():
-            texts: list[tuple[str | None, Pos]] = [(consumes.base_uri, consumes.pos)]
+            texts: list[tuple[str | None, Pos]] = [] if consumes.server_variables else [(consumes.base_uri, consumes.pos)]
             path_keys = {e.key for e in consumes.auth.entries if e.placement == "path"} if consumes.auth else set()
             if consumes.auth is not None:
                 a = consumes.auth

@@ -54,6 +54,7 @@ class Reader:
         self._noted_prefixes: set[tuple[str, str]] = set()
         self.version = "1.0.0-alpha2"  # set by the document reader once the file says which it is
         self.typos = Typos()  # near-miss keys of the document (keys.check_keys), for symptoms to cite
+        self.bind_vars: set[str] = set()  # variables the document's binds declare (not inputs)
 
     # ---------------------------------------------------------------- helpers
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import replace
 from typing import Iterator
 
 from naftiko_runtime.binds import BoundValues
@@ -18,6 +19,9 @@ from naftiko_runtime.errors import CapabilityError
 from naftiko_runtime.capability.diagnostics import Diagnostic, Pos
 from naftiko_runtime.capability.model import Capability
 from naftiko_runtime.plan import compile_plan
+
+# What `run` refuses until the deployment supplies a value (`--base-uri`): a warning here.
+DEPLOYMENT_RULES = frozenset({"baseuri-server-variables"})
 
 
 @contextlib.contextmanager
@@ -42,6 +46,8 @@ def engine_diagnostics(cap: Capability, binds: BoundValues, dropped: set[Pos]) -
     out: list[Diagnostic] = []
     seen: set[tuple[str, Pos, str]] = set()
     for d in found:
+        if d.rule in DEPLOYMENT_RULES:  # a value given when deploying, like a bind value: not a defect
+            d = replace(d, severity="warning")
         if d.rule == "call-unresolved" and d.pos in dropped:
             continue
         key = (d.rule, d.pos, d.message)

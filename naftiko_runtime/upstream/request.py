@@ -10,6 +10,7 @@ serialized, so no input can change the upstream path, query, host or headers.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import os
 import re
@@ -162,7 +163,12 @@ class Upstream:
         base = ctx.template(base_uri if base_uri is not None else consumes.base_uri)
         for name, value in auth.path_vars.items():  # apikey placement `path` fills `{{key}}`
             base = base.bind(lambda r, n=name, v=value: v if r.path == (n,) else MISSING)
-        if not base.is_constant and not ctx.mock:
+        if consumes.server_variables and base_uri is None and not ctx.mock:
+            names = ", ".join("{" + v + "}" for v in consumes.server_variables)
+            ctx.diagnostics.error(consumes.pos, f"baseUri of consumes '{namespace}' has server variables {names} with no value; "
+                                  f"pass `--base-uri {namespace}=URL` to `naftiko run` (or declare a bind for each variable)", "baseuri-server-variables")
+            ok = False
+        elif not base.is_constant and not ctx.mock:
             names = ", ".join("{{" + r.text + "}}" for r in base.refs)
             ctx.diagnostics.error(consumes.pos, f"baseUri of consumes '{namespace}' uses {names}, which no bind declares (a caller must never choose the upstream host)", "unbound-variable")
             ok = False
@@ -272,7 +278,10 @@ class RequestPlan:
             headers.setdefault("Content-Type", content_type)
         elif self.json_body:
             payload = self._json_payload(args, lookup)
-            if payload is not MISSING:
+            declared = next((v for k, v in headers.items() if k.lower() == "content-type"), None)
+            if isinstance(payload, str) and declared is not None and "json" not in declared.lower():
+                body = payload.encode()  # text in the media type the caller declared: sent unchanged
+            elif payload is not MISSING:
                 body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
                 headers.setdefault("Content-Type", JSON_CT)
         return Prepared(self.method, url, headers, body, path_values, self.item, self.limit)
@@ -371,16 +380,17 @@ class BodyPlan:
     """A `body:` template (SEMANTICS 2.4) with the content type its kind implies."""
 
     _TYPES = {"json": JSON_CT, "raw-json": JSON_CT, "text": "text/plain", "xml": "application/xml",
-              "sparql": "application/sparql-query", "form": "application/x-www-form-urlencoded"}
+              "sparql": "application/sparql-query", "form": "application/x-www-form-urlencoded",
+              "binary": "application/octet-stream"}
 
     def __init__(self, body: Body, ctx: CompileContext):
         self.kind = body.kind
-        self.content_type = self._TYPES.get(body.kind, JSON_CT)
+        self.content_type = body.media_type or self._TYPES.get(body.kind, JSON_CT)
         if body.kind == "multipart":
             raise CompileError("multipartForm bodies are not supported by this runtime yet")
         if body.kind == "raw-json":
             self.compiled: Any = ctx.template(str(body.data), json_mode=True)
-        elif body.kind in ("text", "xml", "sparql") or (body.kind == "form" and isinstance(body.data, str)):
+        elif body.kind in ("text", "xml", "sparql", "binary") or (body.kind == "form" and isinstance(body.data, str)):
             self.compiled = ctx.template(to_text(body.data))
         else:
             self.compiled = _compile_tree(body.data, ctx)
@@ -388,6 +398,8 @@ class BodyPlan:
     def render(self, lookup: Lookup, extra_fields: dict[str, str]) -> tuple[bytes, str]:
         if isinstance(self.compiled, Template):
             text = self.compiled.render(lookup)
+            if self.kind == "binary":
+                return _base64_bytes(text, self.compiled), self.content_type
             if self.kind == "form" and extra_fields:
                 text += ("&" if text else "") + urlencode(extra_fields)
             return text.encode(), self.content_type
@@ -399,6 +411,16 @@ class BodyPlan:
         if self.kind == "form":
             return urlencode({k: to_text(v) for k, v in (data or {}).items()}).encode(), self.content_type
         return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode(), self.content_type
+
+
+def _base64_bytes(text: str, template: Template) -> bytes:
+    """A binary body: the rendered text is base64 (standard or URL-safe, padding optional)."""
+    compact = "".join(text.split())
+    try:
+        return base64.b64decode(compact + "=" * (-len(compact) % 4), altchars=b"-_" if ("-" in compact or "_" in compact) else None, validate=True)
+    except (ValueError, binascii.Error):
+        names = ", ".join(r.text for r in template.refs) or "body"
+        raise InputError.one(names, "body", "must be base64 text (the bytes of the binary body)") from None
 
 
 def _compile_tree(data: Any, ctx: CompileContext) -> Any:

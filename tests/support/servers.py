@@ -21,6 +21,7 @@ See tests/support/PRISM-NOTES.md for what Prism answers to invalid requests.
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import contextlib
 import http.client
@@ -726,6 +727,7 @@ class EchoUpstream:
             "headers_list": headers_list,
             "cookies": dict(request.cookies),
             "body": text,
+            "body_base64": base64.b64encode(raw_body).decode(),  # the exact bytes, for binary bodies
             "json": parsed,
             "http_version": f"{request.version.major}.{request.version.minor}",
         }
