@@ -21,12 +21,6 @@ from naftiko_runtime.capability.normalize import resolve_location
 from naftiko_runtime.templates import MISSING, Ref
 
 
-def redactable(secrets: list[str]) -> list[str]:
-    """The values to mask: distinct, long enough to be a secret (not `1`, `eu`), longest first so
-    a secret that contains another is masked whole."""
-    return sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
-
-
 @dataclass
 class BoundValues:
     """Resolved bind values, looked up as `{{VAR}}` or `{{namespace.VAR}}`."""

@@ -5,30 +5,24 @@ from __future__ import annotations
 import logging
 import sys
 
-from naftiko_runtime.binds import redactable
+from naftiko_runtime import redact
 
 
 class RedactingFilter(logging.Filter):
-    """Replaces every bind value (secret) in a log record by `***` before it is written."""
-
-    def __init__(self, secrets: list[str]):
-        super().__init__()
-        self.secrets = redactable(secrets)
+    """Masks every registered secret, in every form (redact.py), in a log record before it is written."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
+        matcher = redact.REGISTRY.logs
+        if not matcher:
             return True
         message = record.getMessage()
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
-        clean = message
-        for secret in self.secrets:
-            clean = clean.replace(secret, "***")
+        clean = matcher.mask_text(message)
         if clean != message:
             record.msg, record.args = clean, ()
         if record.exc_text:
-            for secret in self.secrets:
-                record.exc_text = record.exc_text.replace(secret, "***")
+            record.exc_text = matcher.mask_text(record.exc_text)
         return True
 
 
@@ -36,7 +30,8 @@ def configure_logging(level: str, secrets: list[str] | None = None) -> logging.H
     """All logs to stderr (stdout may be an MCP stdio stream), secrets redacted."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
-    handler.addFilter(RedactingFilter(secrets or []))
+    set_secrets(handler, secrets or [])
+    handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
@@ -51,6 +46,5 @@ def configure_logging(level: str, secrets: list[str] | None = None) -> logging.H
 
 
 def set_secrets(handler: logging.Handler, secrets: list[str]) -> None:
-    for f in handler.filters:
-        if isinstance(f, RedactingFilter):
-            f.secrets = redactable(secrets)
+    """Bind values are masked in logs (credentials are registered by the runtime, for everything)."""
+    redact.register(*secrets, credential=False)

@@ -3,6 +3,10 @@
 So the Quickstart runs with no API key and no network. Collections are keyed by the request path:
 POST on a collection creates (201), GET lists, and GET/PATCH/PUT/DELETE on `collection/{id}` read,
 merge, replace and remove (404 when unknown). Query parameters that match stored fields filter lists.
+
+Bounded like a real upstream: a collection keeps `--mock-max-items` items (the oldest is dropped
+past it), a list answers the newest `--mock-list-limit` first, and an answer over `--max-response`
+is the same 502 a real upstream's would be.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from naftiko_runtime.errors import UpstreamTooLarge
+from naftiko_runtime.settings import Settings, size_text
 from naftiko_runtime.upstream.client import Response
 from naftiko_runtime.upstream.request import Prepared
 
@@ -34,8 +40,9 @@ def _not_found(path: str) -> Response:
 class MockTransport:
     """One store shared by every consumes namespace in mock mode."""
 
-    def __init__(self) -> None:
-        self.collections: dict[str, dict[str, dict[str, Any]]] = {}
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.collections: dict[str, dict[str, dict[str, Any]]] = {}  # insertion order: oldest first
 
     async def send(self, request: Prepared) -> Response:
         parts = urlsplit(request.url)
@@ -43,8 +50,19 @@ class MockTransport:
         body = self._body(request.body)
         if request.item:
             collection, _, item_id = path.rpartition("/")
-            return self._item(request.method, collection or "/", unquote(item_id), body, path)
-        return self._collection(request.method, path, body, parse_qsl(parts.query))
+            response = self._item(request.method, collection or "/", unquote(item_id), body, path)
+        else:
+            response = self._collection(request.method, path, body, parse_qsl(parts.query))
+        limit = self.settings.max_response_bytes
+        if len(response.body) > limit:
+            raise UpstreamTooLarge("mock", f"{len(response.body):,} bytes, over the {size_text(limit)} limit")
+        return response
+
+    def _store(self, store: dict[str, dict[str, Any]], obj: dict[str, Any]) -> None:
+        store.pop(obj["id"], None)  # a re-created item becomes the newest
+        store[obj["id"]] = obj
+        while len(store) > self.settings.mock_max_items:
+            del store[next(iter(store))]
 
     @staticmethod
     def _body(raw: bytes | None) -> Any:
@@ -60,14 +78,14 @@ class MockTransport:
         if method == "POST":
             now = _now()
             obj = {**(body if isinstance(body, dict) else {"value": body} if body is not None else {}), "id": str(uuid.uuid4()), "createdAt": now, "updatedAt": now}
-            store[obj["id"]] = obj
+            self._store(store, obj)
             return _json(201, obj)
         if method in ("GET", "HEAD"):
-            items = list(store.values())
+            items = list(reversed(store.values()))  # newest first
             for key, value in query:
                 if items and any(key in item for item in items):
                     items = [item for item in items if str(item.get(key)) == value]
-            return _json(200, items)
+            return _json(200, items[: self.settings.mock_list_limit])
         if method == "DELETE":
             removed = list(store.values())
             store.clear()
@@ -80,7 +98,7 @@ class MockTransport:
         if method == "POST":
             now = _now()
             obj = {**(body if isinstance(body, dict) else {}), "id": item_id, "createdAt": now, "updatedAt": now}
-            store[item_id] = obj
+            self._store(store, obj)
             return _json(201, obj)
         if current is None:
             return _not_found(path)

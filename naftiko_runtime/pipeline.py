@@ -187,7 +187,7 @@ class CallStage:
     def outcome(self, response: "Response", args: dict[str, Any]) -> Outcome:
         """The answer as the caller gets it: an error passed through, a 2xx shaped by the outputs."""
         if response.status >= 400:
-            retry_after = response.headers.get("Retry-After") if response.status in (429, 503) else None
+            retry_after = _retry_after(response) if response.status in (429, 503) else None
             return Outcome(response.status, response.body, response.content_type, retry_after=retry_after)
         if self.shaper.format == "binary":
             return Outcome(response.status, response.body, self.media_type or response.content_type or BINARY_CT, binary=True)
@@ -202,6 +202,14 @@ class CallStage:
         if value is NOTHING:
             return Outcome(response.status, response.body, response.content_type)
         return Outcome(response.status, b"", JSON_CT, value)
+
+
+def _retry_after(response: "Response") -> str | None:
+    """The upstream's Retry-After when it is one (seconds or an HTTP date), else nothing to pass on."""
+    from naftiko_runtime.upstream.client import parse_retry_after  # aiohttp: not for `validate`
+
+    value = response.headers.get("Retry-After")
+    return value.strip() if value and parse_retry_after(value) is not None else None
 
 
 class StaticStage:

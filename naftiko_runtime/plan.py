@@ -151,7 +151,8 @@ class _Compiler:
             raise CapabilityError(self.diagnostics.errors)
         exposures = (*self.cap.rest, *self.cap.mcp, *self.cap.skills, *([self.cap.control] if self.cap.control else []))
         auths = [c.auth for c in self.cap.consumes.values()] + [e.auth for e in exposures]
-        credentials = tuple(v for auth in auths for v in credential_values(auth, self.ctx))
+        credentials = (*(v for auth in auths for v in credential_values(auth, self.ctx)),
+                       *(v for upstream in upstreams.values() for v in upstream.auth.derived))
         return Plan(self.cap, self.settings, self.mock, upstreams, rest, mcp, credentials, self.diagnostics, skills, control)
 
     # ------------------------------------------------------------------ upstreams

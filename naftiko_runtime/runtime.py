@@ -8,6 +8,7 @@ where per-process concerns (pools, metrics, tracing) sit.
 
 from __future__ import annotations
 
+from naftiko_runtime import redact
 from naftiko_runtime.exposes.health import Lifecycle
 from naftiko_runtime.mock import MockTransport
 from naftiko_runtime.plan import Plan
@@ -20,6 +21,7 @@ class Runtime:
 
     def __init__(self, plan: Plan):
         self.plan = plan
+        redact.register(*plan.credentials)  # masked in answers, MCP results and logs from now on
         self.lifecycle = Lifecycle()  # moved by the server, reported by the health probes
         self.transports: dict[str, Transport] = _transports(plan)
 
@@ -33,6 +35,6 @@ class Runtime:
 
 def _transports(plan: Plan) -> dict[str, Transport]:
     if plan.mock:
-        shared = MockTransport()
+        shared = MockTransport(plan.settings)
         return {ns: shared for ns in plan.cap.consumes}
-    return {ns: HttpTransport(upstream, redact=list(plan.credentials)) for ns, upstream in plan.upstreams.items()}
+    return {ns: HttpTransport(upstream) for ns, upstream in plan.upstreams.items()}

@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 import uvicorn
 
+from naftiko_runtime.connections import ConnectionLimits, default_max_clients, protocol_class, raise_fd_limit
 from naftiko_runtime.runtime import Runtime
 
 log = logging.getLogger("naftiko")
@@ -125,7 +126,7 @@ def plan_listeners(runtime: Runtime, options: ServeOptions, build_rest: Callable
         if not port and ns not in options.ports:
             problems.append(f"{api.exposure.pos}: REST exposure '{ns}' has no port; pass --port {ns}=PORT")
             continue
-        listeners.append(Listener("rest", ns, host, port, build_rest(runtime, api), [r.path for r in api.routes]))
+        listeners.append(Listener("rest", ns, host, port, build_rest(runtime, api, host), [r.path for r in api.routes]))
     for api in runtime.plan.mcp:
         ns = api.exposure.namespace
         if api.exposure.transport == "stdio":
@@ -179,6 +180,7 @@ async def serve(runtime: Runtime, listeners: list[Listener], options: ServeOptio
     gc.collect()
     gc.freeze()
     sockets = [_bind(listener) for listener in listeners]  # all or nothing, before anything is served
+    limits = connection_limits(runtime, len(listeners))
     servers: list[_Server] = []
     tasks: list[asyncio.Task] = []
     controls: list[tuple[_Server, asyncio.Task]] = []  # the control port outlives the drain it reports
@@ -206,7 +208,7 @@ async def serve(runtime: Runtime, listeners: list[Listener], options: ServeOptio
     async def start(group: list[tuple[Listener, socket.socket]]) -> None:
         started: list[tuple[Listener, _Server]] = []
         for listener, sock in group:
-            server = _Server(_config(listener.app, options))
+            server = _Server(_config(listener.app, options, limits))
             servers.append(server)
             task = asyncio.create_task(server._serve(sockets=[sock]))
             tasks.append(task)
@@ -249,11 +251,24 @@ async def serve(runtime: Runtime, listeners: list[Listener], options: ServeOptio
     return 1 if failed else 0
 
 
-def _config(app: Any, options: ServeOptions) -> uvicorn.Config:
+def connection_limits(runtime: Runtime, listeners: int) -> ConnectionLimits:
+    """Client connection limits per listener; `--max-clients` defaults to what the open-file limit
+    (raised to its hard maximum first) leaves after the upstream pools."""
+    s = runtime.plan.settings
+    max_clients = s.max_clients
+    if max_clients is None:
+        slots = sum(u.settings.max_connections for u in runtime.plan.upstreams.values())
+        max_clients = default_max_clients(raise_fd_limit(), listeners, slots)
+    return ConnectionLimits(header_timeout=s.header_timeout, body_idle_timeout=s.body_idle_timeout,
+                            body_timeout=s.body_timeout, max_head_bytes=s.max_head_bytes, max_clients=max_clients)
+
+
+def _config(app: Any, options: ServeOptions, limits: ConnectionLimits) -> uvicorn.Config:
     return uvicorn.Config(
         app, log_level="debug" if options.log_level == "debug" else "warning",  # its startup chatter only in debug
         access_log=options.access_log,
         lifespan="auto", timeout_graceful_shutdown=options.grace_period, log_config=None,
         server_header=False, date_header=True, timeout_keep_alive=30,
         proxy_headers=False,  # X-Forwarded-* are not trusted by default: no middleware on every request
+        http=protocol_class(limits), ws="none",  # head/body/connection limits, WebSocket refused (connections.py)
     )

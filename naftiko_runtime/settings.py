@@ -8,6 +8,7 @@ them equal), so a limit is defined, parsed, checked and documented in exactly on
 from __future__ import annotations
 
 import argparse
+import math
 import re
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal, Mapping
@@ -38,9 +39,9 @@ class Setting:
             value = parse_size(raw) if self.unit == "bytes" else (int(raw) if self.unit == "count" else float(raw))
             if self.unit == "count" and isinstance(raw, float) and raw != int(raw):
                 raise ValueError
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ValueError(f"{self.expected}, got {raw!r}") from None
-        if value < self.minimum:
+        if not math.isfinite(value) or value < self.minimum:
             raise ValueError(f"{self.expected}, got {raw!r}")
         return value
 
@@ -91,6 +92,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_body_bytes", "--max-body", "bytes", 1 << 20, "largest request body accepted (above: 413)", minimum=1),
     Setting("grace_period", "--grace-period", "seconds", 30.0,
             "on SIGTERM/SIGINT, how long in-flight requests may take to finish", minimum=0.001),
+    Setting("header_timeout", "--header-timeout", "seconds", 10.0,
+            "a client sends its request line and headers within this time of connecting (or of the request's first byte)",
+            minimum=0.001),
+    Setting("body_idle_timeout", "--body-idle-timeout", "seconds", 10.0,
+            "longest client silence while sending a request body (above: 408, connection closed)", minimum=0.001),
+    Setting("body_timeout", "--body-timeout", "seconds", 60.0,
+            "a client sends the whole request body within this time (above: 408, connection closed)", minimum=0.001),
+    Setting("max_head_bytes", "--max-head", "bytes", 64 << 10,
+            "largest request line plus headers, counted before parsing (above: 431)", minimum=1024),
+    Setting("max_clients", "--max-clients", "count", None,
+            "client connections per listener; past it the oldest idle one is closed, or the new one gets 503",
+            minimum=1, default_text="from the open-file limit"),
+    Setting("mock_max_items", "--mock-max-items", "count", 1000,
+            "`--mock`: items kept per collection (the oldest is dropped past it)", minimum=1),
+    Setting("mock_list_limit", "--mock-list-limit", "count", 100,
+            "`--mock`: items in a list answer, newest first", minimum=1),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 BY_EXTENSION = {s.extension: s for s in SETTINGS if s.extension}
@@ -108,6 +125,13 @@ class Settings:
     max_response_bytes: int = 10 << 20
     max_body_bytes: int = 1 << 20
     grace_period: float = 30.0
+    header_timeout: float = 10.0
+    body_idle_timeout: float = 10.0
+    body_timeout: float = 60.0
+    max_head_bytes: int = 64 << 10
+    max_clients: int | None = None
+    mock_max_items: int = 1000
+    mock_list_limit: int = 100
 
     @property
     def connect(self) -> float:

@@ -43,3 +43,18 @@ def test_sizes_read_units():
     assert [parse_size(x) for x in ("1024", "1KiB", "10MiB", "1GB", "512 KiB")] == [1024, 1024, 10 << 20, 10**9, 512 << 10]
     with pytest.raises(ValueError):
         parse_size("1.5B")
+
+
+@pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s.flag)
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e999", "-1", "", "x"])
+def test_every_numeric_flag_refuses_what_is_not_a_finite_number_in_range(setting, value, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(["run", "x.yaml", setting.flag, value])
+    assert exit_.value.code == 2
+    assert f"argument {setting.flag}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("setting", [s for s in SETTINGS if s.minimum > 0], ids=lambda s: s.flag)
+def test_zero_is_refused_where_the_minimum_is_above_it(setting, capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "x.yaml", setting.flag, "0"])

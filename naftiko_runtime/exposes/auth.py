@@ -20,13 +20,14 @@ import hmac
 import logging
 from dataclasses import dataclass, field
 from typing import Literal
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_to_bytes
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from naftiko_runtime.errors import CompileError
 from naftiko_runtime.exposes.problems import problem
 from naftiko_runtime.exposes.health import HealthProbes, Lifecycle
+from naftiko_runtime.exposes.hosts import LoopbackOnly
 from naftiko_runtime.capability.model import Auth
 from naftiko_runtime.templates import Template
 from naftiko_runtime.upstream.request import CompileContext
@@ -38,11 +39,14 @@ SUPPORTED = ("bearer", "apikey", "basic")
 Verdict = Literal["ok", "missing", "invalid"]
 
 
-def _digest(text: str) -> bytes:
-    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).digest()
+def _digest(value: str | bytes) -> bytes:
+    """Expected values (text from binds) are compared as their UTF-8 bytes; presented values as the
+    bytes that arrived (headers are not decoded, query values only percent-decoded), so a
+    non-ASCII key matches however the client's bytes would decode."""
+    return hashlib.sha256(value.encode("utf-8") if isinstance(value, str) else value).digest()
 
 
-def _same(presented: str, expected: bytes) -> bool:
+def _same(presented: bytes, expected: bytes) -> bool:
     """Constant time in the content and the length of both values."""
     return hmac.compare_digest(_digest(presented), expected)
 
@@ -68,20 +72,21 @@ class Guard:
     def check(self, scope: Scope) -> Verdict:
         headers = _headers(scope)
         if self.scheme == "bearer":
-            token = _after_scheme(headers.get("authorization"), "bearer")
+            token = _after_scheme(headers.get(b"authorization"), b"bearer")
             return self._verdict([token])
         if self.scheme == "basic":
-            pair = _basic_pair(headers.get("authorization"))
+            pair = _basic_pair(headers.get(b"authorization"))
             return self._verdict(list(pair) if pair else [None, None])
         query = _query(scope) if any(e.placement == "query" for e in self.expected) else {}
-        return self._verdict([headers.get(e.name.lower()) if e.placement == "header" else query.get(e.name) for e in self.expected])
+        return self._verdict([headers.get(e.name.lower().encode("latin-1")) if e.placement == "header" else query.get(e.name)
+                              for e in self.expected])
 
-    def _verdict(self, presented: list[str | None]) -> Verdict:
+    def _verdict(self, presented: list[bytes | None]) -> Verdict:
         if all(p is None for p in presented):
             return "missing"
         ok = True
         for value, want in zip(presented, self.expected):  # no early exit: every value is compared
-            ok &= _same(value or "", want.digest) and value is not None
+            ok &= _same(value or b"", want.digest) and value is not None
         return "ok" if ok and not self.blank else "invalid"
 
     def challenge(self, verdict: Verdict) -> str:
@@ -183,42 +188,49 @@ class RequireAuth:
         await response(scope, receive, send)
 
 
-def protect(app: ASGIApp, guard: Guard | None, lifecycle: Lifecycle) -> ASGIApp:
-    """An exposure's app as served: probes first (open), then the auth check, then the app."""
-    return HealthProbes(RequireAuth(app, guard) if guard is not None else app, lifecycle)
+def protect(app: ASGIApp, guard: Guard | None, lifecycle: Lifecycle, loopback_only: bool = False) -> ASGIApp:
+    """An exposure's app as served: probes first (open), then the Host/Origin checks of a loopback
+    listener (exposes/hosts.py; the MCP SDK has its own), then the auth check, then the app."""
+    inner = RequireAuth(app, guard) if guard is not None else app
+    return HealthProbes(LoopbackOnly(inner) if loopback_only else inner, lifecycle)
 
 
-def _headers(scope: Scope) -> dict[str, str]:
-    """First value of each header, names lower-cased (ASGI already lower-cases them)."""
-    out: dict[str, str] = {}
+def _headers(scope: Scope) -> dict[bytes, bytes]:
+    """First value of each header, as the bytes that arrived (ASGI lower-cases the names)."""
+    out: dict[bytes, bytes] = {}
     for name, value in scope.get("headers", ()):
-        out.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
+        out.setdefault(name.lower(), value)
     return out
 
 
-def _query(scope: Scope) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for name, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
-        out.setdefault(name, value)
+def _query(scope: Scope) -> dict[str, bytes]:
+    """First value of each query parameter, percent-decoded to bytes (`+` is a space)."""
+    out: dict[str, bytes] = {}
+    for pair in scope.get("query_string", b"").split(b"&"):
+        if not pair:
+            continue
+        name, _, value = pair.partition(b"=")
+        key = unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8", "replace")
+        out.setdefault(key, unquote_to_bytes(value.replace(b"+", b" ")))
     return out
 
 
-def _after_scheme(header: str | None, scheme: str) -> str | None:
+def _after_scheme(header: bytes | None, scheme: bytes) -> bytes | None:
     """`Bearer abc` -> `abc` (scheme case-insensitive); None when absent or another scheme."""
     if header is None:
         return None
-    name, _, rest = header.strip().partition(" ")
+    name, _, rest = header.strip().partition(b" ")
     if name.lower() != scheme:
         return None
     return rest.strip()
 
 
-def _basic_pair(header: str | None) -> tuple[str, str] | None:
-    encoded = _after_scheme(header, "basic")
+def _basic_pair(header: bytes | None) -> tuple[bytes, bytes] | None:
+    encoded = _after_scheme(header, b"basic")
     if encoded is None:
         return None
     try:
-        user, sep, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return ("", "\0")  # presented but unreadable: invalid, not missing
-    return (user, password) if sep else (user, "\0")
+        user, sep, password = base64.b64decode(encoded, validate=True).partition(b":")
+    except (binascii.Error, ValueError):
+        return (b"", b"\0")  # presented but unreadable: invalid, not missing
+    return (user, password) if sep else (user, b"\0")

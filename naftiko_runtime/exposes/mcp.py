@@ -20,7 +20,6 @@ them (and authenticates) -- see docs/mcp.md.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -39,6 +38,7 @@ from naftiko_runtime import __version__
 from naftiko_runtime.exposes.auth import protect
 from naftiko_runtime.exposes.mcp_content import content_handlers
 from naftiko_runtime.exposes.mcp_fast import MCP_PATHS, McpFastPath
+from naftiko_runtime.exposes.hosts import LOOPBACK_NAMES, is_loopback
 from naftiko_runtime.exposes.mcp_tools import Toolset
 from naftiko_runtime.capability.model import McpExposure
 from naftiko_runtime.plan import McpApi
@@ -49,7 +49,6 @@ log = logging.getLogger("naftiko.mcp")
 # No GET: a stateless server never sends server-initiated messages, so the SDK's GET stream would
 # stay open and idle until the client gives up. 405 is the spec's answer for "no SSE stream here".
 MCP_METHODS = ["POST", "DELETE"]
-_LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
 def build_server(api: McpApi, runtime: Runtime, tools: Toolset | None = None) -> Server[Any]:
@@ -85,23 +84,14 @@ def cache_hints(exposure: McpExposure) -> dict[str, CacheHint] | None:
     return {method: hint for method in CACHEABLE_METHODS}
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def security_settings(host: str) -> TransportSecuritySettings | None:
     """Host/Origin checks for a loopback listener; None (no checks) on any other interface."""
     if not is_loopback(host):
         return None
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
-        allowed_hosts=[*_LOOPBACK_NAMES, *(f"{name}:*" for name in _LOOPBACK_NAMES)],
-        allowed_origins=[f"{scheme}://{name}{port}" for scheme in ("http", "https") for name in _LOOPBACK_NAMES for port in ("", ":*")],
+        allowed_hosts=[*LOOPBACK_NAMES, *(f"{name}:*" for name in LOOPBACK_NAMES)],
+        allowed_origins=[f"{scheme}://{name}{port}" for scheme in ("http", "https") for name in LOOPBACK_NAMES for port in ("", ":*")],
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -17,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from naftiko_runtime.errors import InputError, InputProblem, StepFailure, UpstreamFailure
 from naftiko_runtime.exposes.auth import protect
+from naftiko_runtime.exposes.hosts import is_loopback
 from naftiko_runtime.exposes.openapi import openapi_document
 from naftiko_runtime.exposes.problems import input_problem, problem, step_problem, upstream_problem
 from naftiko_runtime.exposes.router import Router
@@ -122,9 +124,14 @@ def _query_lists(scope: Scope) -> dict[str, list[str]]:
 
 
 def _content_length(scope: Scope) -> int | None:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            return int(value) if value.isdigit() else None
+    value = _header(scope, b"content-length")
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
     return None
 
 
@@ -142,8 +149,8 @@ class _PathEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await self.handle(scope, receive, send)
-        except _Disconnected:
-            return  # the client left while sending its body: nobody to answer
+        except _Disconnected:  # a normal event: the client left while sending its body; nobody to answer
+            log.debug("%s %s: the client disconnected before its request body ended", scope["method"], scope["path"])
         except Exception as exc:  # the last line of defence: a problem+json, never a traceback
             log.error("internal error on %s %s", scope["method"], scope["path"], exc_info=exc)
             await problem(500, "Internal error", "the runtime failed to handle this request; the error is logged",
@@ -172,6 +179,11 @@ class _PathEndpoint:
         except _BodyTooLarge:
             response = problem(413, "Request body too large", f"the body is over the {self.max_body:,}-byte limit", scope["path"])
             return await response(scope, receive, send)
+        except _NotJson as exc:
+            given = str(exc.args[0])[:60] if exc.args[0] else "none"
+            response = problem(415, "Unsupported media type", f"the body must be JSON (Content-Type: application/json); got {given}",
+                               scope["path"], headers={"Accept": "application/json"})
+            return await response(scope, receive, send)
         if outcome.value is not NOTHING:
             payload = json.dumps(outcome.value, ensure_ascii=False, separators=(",", ":")).encode()
             return await _respond(send, outcome.status, payload, _JSON_CT)
@@ -182,6 +194,7 @@ class _PathEndpoint:
                        len(outcome.body) if method == "HEAD" else None, extra)
 
     async def _body(self, scope: Scope, receive: Receive) -> Any:
+        """The JSON body; 413 past the cap, 415 for another media type, 400 for what is not JSON."""
         length = _content_length(scope)
         if length is not None and length > self.max_body:
             raise _BodyTooLarge()
@@ -201,12 +214,86 @@ class _PathEndpoint:
         raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         if not raw.strip():
             return _NO_BODY
-        try:
-            return json.loads(raw)
-        except RecursionError:
-            raise InputError.one("body", "body", "JSON nests too deeply") from None
-        except ValueError as exc:
-            raise InputError([InputProblem("body", "body", f"is not valid JSON ({exc})")], "Invalid JSON body") from None
+        content_type = _header(scope, b"content-type")
+        if not _is_json(content_type):
+            raise _NotJson(content_type)
+        return parse_json(raw)
+
+
+class _NotJson(Exception):
+    pass
+
+
+def _is_json(content_type: str | None) -> bool:
+    """`application/json` or a `+json` type: anything else (text/plain, forms) is what a
+    cross-site page can send without a CORS preflight, so it is refused (docs/SECURITY.md)."""
+    if not content_type:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def parse_json(raw: bytes) -> Any:
+    """A request body as JSON: 400 for invalid JSON, NaN/Infinity, numbers out of range and lone
+    surrogates (none of them can be sent on as JSON), naming the field."""
+    try:
+        value = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
+    except RecursionError:
+        raise InputError.one("body", "body", "JSON nests too deeply") from None
+    except _NotFinite:
+        where = _find(json.loads(raw), lambda v: isinstance(v, float) and not math.isfinite(v))
+        raise InputError.one(where, "body", "must be a finite number (NaN and Infinity are not JSON)") from None
+    except ValueError as exc:
+        raise InputError([InputProblem("body", "body", f"is not valid JSON ({exc})")], "Invalid JSON body") from None
+    if b"\\u" in raw or b"\xed" in raw:  # only then can a string hold a lone surrogate
+        where = _find(value, lambda v: isinstance(v, str) and not _encodable(v))
+        if where:
+            where = where.encode("utf-8", "backslashreplace").decode()  # the name itself may hold one
+            raise InputError.one(where, "body", "contains a lone UTF-16 surrogate (\\ud800-\\udfff), which is not valid text")
+    return value
+
+
+class _NotFinite(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> float:
+    raise _NotFinite(name)
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise _NotFinite(text)
+    return number
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def _find(value: Any, bad: Any, path: str = "") -> str:
+    """The path (`a.b[0]`) of the first value, key or item that `bad` matches; "" when none."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if bad(key):
+                return here
+            found = _find(item, bad, here)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _find(item, bad, f"{path}[{i}]")
+            if found:
+                return found
+    elif bad(value):
+        return path or "body"
+    return ""
 
 
 _JSON_CT = b"application/json"
@@ -282,6 +369,7 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
-def build_app(runtime: Runtime, api: RestApi) -> ASGIApp:
-    """The app for one REST exposure: its routes behind the probes and the auth guard."""
-    return protect(RestApp(runtime, api), api.guard, runtime.lifecycle)
+def build_app(runtime: Runtime, api: RestApi, host: str = "127.0.0.1") -> ASGIApp:
+    """The app for one REST exposure: its routes behind the probes, the Host/Origin checks of a
+    loopback listener (exposes/hosts.py) and the auth guard."""
+    return protect(RestApp(runtime, api), api.guard, runtime.lifecycle, loopback_only=is_loopback(host))

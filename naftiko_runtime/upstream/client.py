@@ -39,10 +39,9 @@ from typing import Any, Mapping, Protocol
 
 from pyreqwest import exceptions as rq
 from pyreqwest.client import Client, ClientBuilder
-from pyreqwest.http import Url
+from pyreqwest.http import HeaderMap, Url
 
-from naftiko_runtime import __version__
-from naftiko_runtime.binds import redactable
+from naftiko_runtime import __version__, redact
 from naftiko_runtime.errors import (
     InputError,
     UpstreamBadResponse,
@@ -131,13 +130,11 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 class HttpTransport:
     """The real upstream: a pooled pyreqwest client, created lazily inside the running loop."""
 
-    def __init__(self, upstream: Upstream, redact: list[str] | None = None):
+    def __init__(self, upstream: Upstream):
         self.namespace = upstream.namespace
         self.settings = upstream.settings
         self.upstream = upstream
         self._client: Client | None = None
-        # credentials this transport sends: an upstream that echoes them back must not leak them
-        self._redact = [s.encode() for s in redactable(redact or [])]
 
     def _open(self) -> Client:
         s, tls = self.settings, self.upstream.tls
@@ -203,7 +200,7 @@ class HttpTransport:
             async with builder.build_streamed() as resp:
                 headers = resp.headers
                 body = await self._read(headers, resp, request.limit)
-                return Response(resp.status, self._scrub(body) if self._redact else body, headers.get("content-type"), headers)
+                return self._masked(resp.status, body, headers)
         except rq.PoolTimeoutError:
             n = s.max_connections
             raise UpstreamBusy(self.namespace, f"all {n} connection slot(s) stayed in use for {s.connect:g}s") from None
@@ -249,11 +246,33 @@ class HttpTransport:
         except BadEncoding as exc:
             raise UpstreamBadResponse(self.namespace, str(exc)) from None
 
-    def _scrub(self, body: bytes) -> bytes:
-        for secret in self._redact:
-            if secret in body:
-                body = body.replace(secret, b"***")
-        return body
+    def _masked(self, status: int, body: bytes, headers: HeaderMap) -> Response:
+        """The answer with every credential masked, in the body and in every header (an upstream that
+        echoes a request must not hand the key to a client through either; redact.py)."""
+        matcher = redact.REGISTRY.credentials
+        try:
+            values = "\n".join(headers.values())
+        except ValueError:  # a value outside visible ASCII: the client cannot read it as text
+            headers = self._readable(headers)
+            values = "\n".join(headers.values())
+        if matcher and matcher.found_in_text(values):
+            headers = HeaderMap([(name, matcher.mask_text(value)) for name, value in headers.items()])
+        return Response(status, matcher.mask_bytes(body), headers.get("content-type"), headers)
+
+    def _readable(self, headers: HeaderMap) -> HeaderMap:
+        """The headers that read as text; an unreadable Content-Type is a 502 (the answer cannot be
+        labelled), any other unreadable header is dropped."""
+        kept = HeaderMap()
+        for name in headers.keys():
+            try:
+                for value in headers.getall(name):
+                    kept.append(name, value)
+            except ValueError:
+                if name == "content-type":
+                    raise UpstreamBadResponse(self.namespace, "its Content-Type header holds characters outside "
+                                              "visible ASCII") from None
+                log.debug("upstream '%s': dropping the %s header (characters outside visible ASCII)", self.namespace, name)
+        return kept
 
     async def close(self) -> None:
         if self._client is not None:

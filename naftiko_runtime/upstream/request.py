@@ -340,6 +340,7 @@ class AuthPlan:
         self.cookies: list[str] = []
         self.body: dict[str, str] = {}
         self.path_vars: dict[str, str] = {}
+        self.derived: list[str] = []  # values the runtime computed from credentials (masked like them)
         if auth is None:
             return
         render = lambda text: _constant(ctx, text or "", namespace)  # noqa: E731
@@ -347,7 +348,9 @@ class AuthPlan:
             self.headers["Authorization"] = f"Bearer {render(auth.token)}"
         elif auth.kind == "basic":
             creds = f"{render(auth.username)}:{render(auth.password)}".encode()
-            self.headers["Authorization"] = "Basic " + base64.b64encode(creds).decode()
+            encoded = base64.b64encode(creds).decode()
+            self.headers["Authorization"] = "Basic " + encoded
+            self.derived.append(encoded)
         elif auth.kind == "apikey":
             for entry in auth.entries:
                 value = render(entry.value)

@@ -210,7 +210,7 @@ class FaultServer:
             head.append("Connection: close")
         else:
             head.append("Transfer-Encoding: chunked" if fault.chunked else f"Content-Length: {len(body)}")
-        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("utf-8"))  # as servers that write UTF-8 headers do
         if fault.kind == "slow":
             await writer.drain()
             await asyncio.sleep(fault.delay)

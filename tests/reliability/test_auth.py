@@ -78,7 +78,7 @@ class _SyncASGI:
         import anyio
 
         async def go() -> httpx.Response:
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://test") as c:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://127.0.0.1") as c:
                 response = await c.request(method, path, **kwargs)
                 await response.aread()
                 return response
@@ -144,6 +144,22 @@ def test_apikey_in_the_query(monkeypatch):
     assert client.get("/things", params={"api_key": TOKEN}).status_code == 200
     refused(client.get("/things", params={"api_key": TOKEN + "0"}), 'ApiKey realm="naftiko", in="query"', TOKEN)
     refused(client.get("/things", headers={"api_key": TOKEN}), "ApiKey", TOKEN)
+
+
+NON_ASCII = "clé-secrète-ü€"
+
+
+@pytest.mark.parametrize("auth, present", [
+    (BEARER, lambda c: c.get("/things", headers={"Authorization": b"Bearer " + NON_ASCII.encode()})),
+    ('{type: apikey, key: X-API-Key, value: "{{API_TOKEN}}", placement: header}',
+     lambda c: c.get("/things", headers={"X-API-Key": NON_ASCII.encode()})),
+    ('{type: apikey, key: api_key, value: "{{API_TOKEN}}", placement: query}', lambda c: c.get("/things", params={"api_key": NON_ASCII})),
+], ids=["bearer", "apikey-header", "apikey-query"])
+def test_non_ascii_tokens_match_as_the_bytes_that_arrive(monkeypatch, auth, present):
+    client = client_for(auth, monkeypatch, token=NON_ASCII)
+    assert present(client).status_code == 200
+    assert client.get("/things", headers={"Authorization": b"Bearer " + NON_ASCII.encode("latin-1", "replace"),
+                                          "X-API-Key": NON_ASCII.encode("utf-16")}).status_code == 401
 
 
 BASIC = '{type: basic, username: "{{API_USER}}", password: "{{API_PASSWORD}}"}'

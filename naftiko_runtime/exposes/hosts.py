@@ -1,0 +1,75 @@
+"""Host and Origin checks on loopback listeners: a web page must not reach a local gateway.
+
+A browser on another site can send a "simple" request (a POST of `text/plain`, no CORS preflight)
+to `http://127.0.0.1:PORT`, and through DNS rebinding it can make `evil.example` resolve to
+127.0.0.1 and read the answers. Either way the gateway would call the upstream with the
+operator's key. So a listener bound to a loopback address accepts only a loopback `Host`
+(127.0.0.1, localhost, [::1], any port; else 421) and, when the browser sends one, a loopback
+`Origin` (else 403). The MCP SDK applies the same rule to MCP listeners (exposes/mcp.py).
+
+Bound to another interface (`--host`), the operator publishes the gateway under names this
+process cannot know: the checks are off, and a reverse proxy that checks them is expected
+(docs/SECURITY.md). The runtime sends no CORS headers, so browsers on other origins cannot read
+REST answers, and a non-JSON body is refused with 415 (exposes/rest.py).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from naftiko_runtime.exposes.problems import problem
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _loopback_authority(value: bytes) -> bool:
+    """`127.0.0.1`, `localhost:8080`, `[::1]:9`: a loopback name with an optional port."""
+    text = value.decode("latin-1").strip().lower()
+    if text.startswith("["):
+        name = text[: text.find("]") + 1]
+        rest = text[len(name):]
+    else:
+        name, _, port = text.partition(":")
+        rest = ":" + port if port else ""
+    return name in LOOPBACK_NAMES and (not rest or (rest[0] == ":" and rest[1:].isdigit()))
+
+
+def _loopback_origin(value: bytes) -> bool:
+    scheme, sep, authority = value.partition(b"://")
+    return bool(sep) and scheme.lower() in (b"http", b"https") and _loopback_authority(authority)
+
+
+class LoopbackOnly:
+    """Pure ASGI middleware: refuses requests whose Host or Origin is not a loopback name."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            host = origin = None
+            for name, value in scope["headers"]:
+                if name == b"host":
+                    host = value
+                elif name == b"origin":
+                    origin = value
+            if host is None or not _loopback_authority(host):
+                response = problem(421, "Misdirected request", "this server answers only to a loopback Host "
+                                   "(127.0.0.1, localhost, [::1]); see --host", scope["path"])
+                return await response(scope, receive, send)
+            if origin is not None and not _loopback_origin(origin):
+                response = problem(403, "Cross-origin request refused", "requests from web pages of other origins "
+                                   "are not served", scope["path"])
+                return await response(scope, receive, send)
+        await self.app(scope, receive, send)
