@@ -255,10 +255,11 @@ def connection_limits(runtime: Runtime, listeners: int) -> ConnectionLimits:
     """Client connection limits per listener; `--max-clients` defaults to what the open-file limit
     (raised to its hard maximum first) leaves after the upstream pools."""
     s = runtime.plan.settings
+    fd_limit = raise_fd_limit()
     max_clients = s.max_clients
     if max_clients is None:
         slots = sum(u.settings.max_connections for u in runtime.plan.upstreams.values())
-        max_clients = default_max_clients(raise_fd_limit(), listeners, slots)
+        max_clients = default_max_clients(fd_limit, listeners, slots)
     return ConnectionLimits(header_timeout=s.header_timeout, body_idle_timeout=s.body_idle_timeout,
                             body_timeout=s.body_timeout, max_head_bytes=s.max_head_bytes, max_clients=max_clients)
 
