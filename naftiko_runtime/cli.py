@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     val = sub.add_parser("validate", help="check capability files (for CI and editors)", description="Check capability files: YAML, schema, and what would fail at run time.")
     val.add_argument("paths", nargs="+", help="files, directories (searched recursively) or globs")
-    val.add_argument("--strict", action="store_true", help="also report every deviation from the official 1.0.0-alpha2 schema as an error")
+    val.add_argument("--strict", action="store_true", help="also report every deviation from the official schema of the file's version as an error")
     val.add_argument("--format", choices=["text", "json", "github"], default="text", help="output format (github: workflow annotations)")
     val.add_argument("--quiet", "-q", action="store_true", help="print errors and warnings only, not notes")
     val.add_argument("--only-capabilities", action="store_true", help="skip files without a top-level `naftiko` key, as directories do (for pre-commit, which passes every changed YAML file)")

@@ -12,7 +12,7 @@ import sys
 from naftiko_runtime.check.files import select
 from naftiko_runtime.check.report import write
 from naftiko_runtime.check.runner import check_file
-from naftiko_runtime.check.schema import SchemaNotFound, schema_path
+from naftiko_runtime.check.schema import SCHEMA_FILES, SchemaNotFound, schema_path
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
@@ -23,10 +23,10 @@ def validate_command(args: argparse.Namespace) -> int:
     for problem in selection.problems:
         print(f"naftiko validate: {problem}", file=sys.stderr)
     if not selection.files and not selection.problems and not only_capabilities:
-        print("naftiko validate: no capability files found (YAML files with a top-level `naftiko` key)", file=sys.stderr)
+        print("naftiko validate: no capability files found (YAML files with a top-level `ikanos` or `naftiko` key)", file=sys.stderr)
         return EXIT_USAGE
     try:
-        for kind in ("lenient", "strict") if args.strict else ("lenient",):
+        for kind in SCHEMA_FILES if args.strict else ("lenient",):
             schema_path(kind)
     except SchemaNotFound as exc:
         print(f"naftiko validate: {exc}", file=sys.stderr)

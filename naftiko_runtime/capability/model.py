@@ -365,6 +365,7 @@ class Capability:
     label: str = ""  # `info.display` (`info.label` before alpha3)
     description: str = ""
     info_version: str = ""  # `info.version` (beta4): the capability's own version, not the format's
+    shared: bool = False  # a file of shared parts (root consumes/exposes/binds), imported by others
     tags: tuple[str, ...] = ()
     binds: list[Bind] = field(default_factory=list)
     consumes: dict[str, Consumes] = field(default_factory=dict)

@@ -58,6 +58,7 @@ class Normalizer(ConsumesReader, ExposesReader):
         if body is None:
             shared = [key for key in SHARED_PARTS if key in root]
             if shared:  # a file of shared parts, imported by others
+                cap.shared = True
                 self.shared_parts(cap, root, shared)
                 return cap
             self.d.error(root.pos, "missing `capability:` (a capability needs `capability.exposes` and `capability.consumes`; a file of shared parts has a root `consumes`, `exposes`, `aggregates` or `binds`)", "structure")

@@ -13,7 +13,7 @@ from pathlib import Path
 from naftiko_runtime.check.compiled import engine_diagnostics
 from naftiko_runtime.check.context import Context
 from naftiko_runtime.check.rules import run_rules
-from naftiko_runtime.check.schema import schema_diagnostics, schema_findings
+from naftiko_runtime.check.schema import schema_diagnostics, schema_findings, strict_kind
 from naftiko_runtime.capability.diagnostics import Diagnostic, Diagnostics, Pos
 from naftiko_runtime.capability.load import FileLoader, display_path
 from naftiko_runtime.capability.normalize import Normalizer
@@ -57,13 +57,15 @@ def _check(path: Path, file: str, strict: bool, d: Diagnostics) -> None:
     if root is None:
         return
     lenient = schema_diagnostics(root, file, "lenient") if isinstance(root, YMap) else []
-    official = schema_findings(root, file, "strict") if strict and isinstance(root, YMap) else []
+    official = schema_findings(root, file, strict_kind(root)) if strict and isinstance(root, YMap) else []
     loader = FileLoader(d)  # resolves imports relative to this file, detects import cycles
     loader.stack.append(path.resolve())
     cap = Normalizer(file, path.resolve().parent, d, loader.load_import).document(root)
     taken = {x.pos for x in d.errors}
     d.extend(x for x in lenient if x.pos not in taken)  # one error per node: the normalizer's says more
-    if cap is not None:
+    if cap is not None and cap.shared:
+        d.note(cap.pos, "a file of shared parts: its calls and bind names are checked in the files that import it", "shared-parts-file")
+    elif cap is not None:
         ctx = Context.build(cap, root)
         rules = run_rules(ctx)
         d.extend(rules)

@@ -24,15 +24,23 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from naftiko_runtime.capability.diagnostics import Diagnostic, Pos
+from naftiko_runtime.capability.versions import LATEST, SCHEMA_OF, SCHEMA_VERSIONS, is_ikanos, root_key
 from naftiko_runtime.capability.yamlsource import YList, YMap
 
-Kind = Literal["lenient", "strict"]
+Kind = str  # "lenient", or "strict <schema version>" ("strict": the alpha2 one)
 SCHEMA_FILES: dict[str, str] = {
     "lenient": "naftiko-capability.json",
     "strict": "naftiko-capability-1.0.0-alpha2.strict.json",
+    **{f"strict {v}": f"{root_key(v)}-capability-{v}.strict.json" for v in SCHEMA_VERSIONS},
 }
 DATA_DIR = Path("share") / "naftiko-runtime" / "schemas"  # where pyproject's data-files installs them
-RULES: dict[str, str] = {"lenient": "schema", "strict": "strict-schema"}
+
+
+def strict_kind(root: Any) -> Kind:
+    """The strict schema of the file's own version (alpha2 or beta4 when the version is unknown)."""
+    version = root.get("ikanos", root.get("naftiko")) if isinstance(root, dict) else None
+    default = LATEST if isinstance(root, dict) and "ikanos" in root else "1.0.0-alpha2"
+    return f"strict {SCHEMA_OF.get(str(version).strip(), default)}"
 
 
 class SchemaNotFound(RuntimeError):
@@ -236,10 +244,33 @@ def _closest(value: Any, options: list[Any]) -> Any | None:
     return next((o for o in options if str(o).lower() == near[0]), None) if near else None
 
 
+# keys one generation renamed: (key written, hint) for a file of the other generation
+_IKANOS_RENAMES = {
+    "label": "rename `label` to `display` (its name since 1.0.0-alpha3)",
+    "location": "rename `location` to `from` (its name since 1.0.0-alpha3)",
+    "targetName": "rename `targetName` to `target` (its name since 1.0.0-alpha3)",
+    "functions": "rename `functions` to `flows`, a map keyed by flow name (since 1.0.0-alpha3)",
+    "name": "remove `name`: since 1.0.0-alpha3 an entry's key is its name",
+    "naftiko": "rename `naftiko` to `ikanos` (the root key since 1.0.0-alpha3)",
+}
+_NAFTIKO_RENAMES = {
+    "display": "rename `display` to `label` (its name before 1.0.0-alpha3)",
+    "from": "rename `from` to `location` (its name before 1.0.0-alpha3)",
+    "target": "rename `target` to `targetName` (its name before 1.0.0-alpha3)",
+    "flows": "rename `flows` to `functions`, a list of named functions (before 1.0.0-alpha3)",
+    "ikanos": "rename `ikanos` to `naftiko` (the root key before 1.0.0-alpha3)",
+    "tags": "`tags` exist from 1.0.0-alpha3 on; remove them or declare a newer version",
+    "tunnel": "`tunnel` exists from 1.0.0-alpha3 on; remove it or declare a newer version",
+}
+_NEWER = {"outputMediaType": "1.0.0-beta1", "maxBinarySize": "1.0.0-beta1", "responses": "1.0.0-beta1", "responseBinary": "1.0.0-beta1",
+          "binary": "1.0.0-beta1", "ttlMs": "1.0.0-beta4", "cacheScope": "1.0.0-beta4", "version": "1.0.0-beta4"}
+
+
 class _Checker:
     def __init__(self, kind: Kind, schema: dict[str, Any]):
         self.kind = kind
-        self.rule = RULES[kind]
+        self.rule = "schema" if kind == "lenient" else "strict-schema"
+        self.version = kind.split(" ", 1)[1] if " " in kind else "1.0.0-alpha2"
         self.validator = Draft202012Validator(schema)
         self.owner: dict[int, str] = {}
         self._index({k: v for k, v in schema.items() if k != "$defs"}, "<root>")
@@ -284,7 +315,7 @@ class _Checker:
             allowed = list(error.schema.get("properties", {}))
             extras = [k for k in value if k not in allowed and not any(re.search(p, k) for p in error.schema.get("patternProperties", {}))]
             head = f"{what} {'allow' if plural else 'allows'} only {', '.join(allowed)}" if allowed else f"{what} {'take' if plural else 'takes'} no keys"
-            return [(target.key_pos(k), f"{head}; {_lookup(_INSTEAD, defname, k) or f'remove `{k}`'}") for k in extras]
+            return [(target.key_pos(k), f"{head}; {_lookup(_INSTEAD, defname, k) or self._version_hint(k) or f'remove `{k}`'}") for k in extras]
         if v == "required":
             missing = re.match(r"'(.*)' is a required property", error.message)
             name = missing.group(1) if missing else str(error.validator_value)
@@ -310,7 +341,12 @@ class _Checker:
         if v == "type":
             expected = error.validator_value if isinstance(error.validator_value, str) else " or ".join(error.validator_value)
             where = f"`{key}`" if key else what
-            return [(target.value_pos(), f"{where} must be {expected}, found {_json_type(value)}")]
+            hint = ""
+            if self.kind != "lenient" and expected == "object" and isinstance(value, list) and is_ikanos(self.version):
+                hint = f"; in {self.version} named entries are a map keyed by name (`naftiko migrate` rewrites the file)"
+            elif self.kind != "lenient" and expected == "array" and isinstance(value, dict) and not is_ikanos(self.version):
+                hint = f"; in {self.version} named entries are a list of `{{name: ...}}` (keyed maps came with 1.0.0-alpha3)"
+            return [(target.value_pos(), f"{where} must be {expected}, found {_json_type(value)}{hint}")]
         if v in ("minItems", "minProperties"):
             return [(target.value_pos(), f"`{key}` must not be empty")]
         if v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
@@ -318,6 +354,15 @@ class _Checker:
         if v == "minLength":
             return [(target.value_pos(), f"`{key}` must not be empty")]
         return [(target.value_pos(), _short(error.message, 200))]
+
+    def _version_hint(self, key: str) -> str | None:
+        """What an unexpected key is called in this schema's version, or since when it exists."""
+        if self.kind == "lenient":
+            return None
+        hint = (_IKANOS_RENAMES if is_ikanos(self.version) else _NAFTIKO_RENAMES).get(key)
+        if hint is None and key in _NEWER and SCHEMA_VERSIONS.index(self.version) < SCHEMA_VERSIONS.index(_NEWER[key]):
+            hint = f"`{key}` exists from {_NEWER[key]} on; remove it or declare that version"
+        return hint
 
     def _alternatives(self, error: ValidationError, root: Any, file: str) -> tuple[Pos, str] | None:
         """anyOf/oneOf of `required` alternatives: say which keys are expected, in words."""
