@@ -59,12 +59,23 @@ def load_env_file(path: Path, environ: dict[str, str] | None = None) -> None:
         target.setdefault(key, value)
 
 
+def _scheme(location: str) -> str:
+    if "://" in location:
+        return location.split("://", 1)[0]
+    return location.split(":", 1)[0] if location.startswith(("vault:", "k8s")) else "file"
+
+
+def bind_files(cap: Capability, base_dir: Path) -> list[Path]:
+    """The files `cap`'s binds read (a reload watches them)."""
+    return [resolve_location(b.location, base_dir) for b in cap.binds if b.location and _scheme(b.location) == "file"]
+
+
 def _read_source(bind: Bind, base_dir: Path) -> tuple[Mapping[str, Any] | None, str]:
     """The key -> value source of one bind and a description of where it is, for messages."""
     if not bind.location:
         return os.environ, "environment variable"
     location = bind.location
-    scheme = location.split("://", 1)[0] if "://" in location else ("file" if not location.startswith(("vault:", "k8s")) else location.split(":", 1)[0])
+    scheme = _scheme(location)
     if scheme != "file":
         raise BindError([Missing(bind.namespace, f"bind location scheme '{scheme}://' is not supported; use environment variables (no location) or a file:// path", bind.pos)])
     path = resolve_location(location, bind.base_dir or base_dir)

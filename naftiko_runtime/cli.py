@@ -30,13 +30,23 @@ def _port_pair(text: str) -> tuple[str, int]:
     return name, int(value)
 
 
+def _workers(text: str) -> int:
+    if text == "auto":
+        from naftiko_runtime.workers import available_cores
+
+        return available_cores()
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of workers >= 1 or 'auto', got '{text}'")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="naftiko", description="Serve and check Naftiko capability files.")
     parser.add_argument("-V", "--version", action="version", version=f"naftiko-runtime {__version__} (format {RANGE}: naftiko alpha1-alpha2, ikanos alpha3-beta4)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    run = sub.add_parser("run", help="serve a capability's REST and MCP exposures", description="Serve every REST and MCP exposure of a capability file in one process.")
-    run.add_argument("file", help="the capability YAML file")
+    run = sub.add_parser("run", help="serve capabilities' REST and MCP exposures", description="Serve every REST and MCP exposure of one or more capability files.")
+    run.add_argument("files", nargs="+", metavar="PATH", help="capability files, or directories (every capability in them, recursively)")
     run.add_argument("--host", default=None, help="interface to listen on (default 127.0.0.1; the file's `address` is not used unless passed here)")
     run.add_argument("--port", action="append", type=_port_pair, default=[], metavar="NAMESPACE=PORT", help="listen port of an exposure (repeatable; 0 picks a free port)")
     run.add_argument("--base-uri", action="append", type=lambda t: _pair(t, "URL"), default=[], metavar="NAMESPACE=URL", help="send a consumes namespace's requests to another server (repeatable)")
@@ -46,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--access-log", action="store_true", help="log one line per request")
     run.add_argument("--mock", action="store_true", help="replace every upstream by an in-process stateful fake (no network, no API keys)")
     run.add_argument("--stdio", action="store_true", help="serve the file's MCP exposure on stdin/stdout instead of HTTP")
+    run.add_argument("--workers", type=_workers, default=1, metavar="N|auto", help="worker processes serving the same ports (auto: one per available core; default 1)")
+    run.add_argument("--reload", action="store_true", help="watch the files (capabilities, imports, bind files, TLS files) and swap in each clean new version without closing a listener; SIGHUP does the same")
+    run.add_argument("--ssl-certfile", type=Path, default=None, metavar="FILE", help="serve every listener over TLS with this PEM certificate (chain)")
+    run.add_argument("--ssl-keyfile", type=Path, default=None, metavar="FILE", help="the certificate's unencrypted PEM private key (default: in the certificate file)")
+    run.add_argument("--ssl-ca-certs", type=Path, default=None, metavar="FILE", help="require client certificates signed by one of these PEM CA certificates (mutual TLS)")
 
     val = sub.add_parser("validate", help="check capability files (for CI and editors)", description="Check capability files: YAML, schema, and what would fail at run time.")
     val.add_argument("paths", nargs="+", help="files, directories (searched recursively) or globs")
@@ -73,19 +88,19 @@ def _print(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _refuse(file: str, message: str, code: int = 1) -> int:
+def _refuse(paths: list[str], message: str, code: int = 1) -> int:
     """Every refusal of `run` ends the same way: what is wrong, then where to see every finding."""
-    _print(f"naftiko: {file}: {message}")
-    _print(f"naftiko: run `naftiko validate {shlex.quote(file)}` to see every finding.")
+    if message:
+        _print(f"naftiko: {message}")
+    _print(f"naftiko: run `naftiko validate {' '.join(shlex.quote(p) for p in paths)}` to see every finding.")
     return code
 
 
 def run_command(args: argparse.Namespace) -> int:
     from naftiko_runtime.binds import load_env_file
-    from naftiko_runtime.build import build_plan
-    from naftiko_runtime.errors import BindError, CapabilityError, UsageError
+    from naftiko_runtime.build import build_plans, describe
+    from naftiko_runtime.errors import StartupError, UsageError
     from naftiko_runtime.logs import configure_logging, set_secrets
-    from naftiko_runtime.runtime import Runtime
     from naftiko_runtime.server import ServeOptions
     from naftiko_runtime.settings import Settings
 
@@ -95,87 +110,125 @@ def run_command(args: argparse.Namespace) -> int:
             _print(f"naftiko: --env-file {args.env_file}: no such file")
             return 2
         load_env_file(args.env_file)
-    path = Path(args.file)
     settings = Settings.from_args(args)
+    secrets: set[str] = set()
+
+    def remember(found: list[str]) -> None:
+        secrets.update(found)  # every value ever read stays masked, also after a reload replaced it
+        set_secrets(handler, sorted(secrets))
+
+    def rebuild(quiet: bool = False):
+        return build_plans(args.files, settings, mock=args.mock, base_uris=dict(args.base_uri), on_secrets=remember, quiet=quiet)
+
     try:
-        plan = build_plan(path, settings, mock=args.mock, base_uris=dict(args.base_uri),
-                          on_secrets=lambda secrets: set_secrets(handler, secrets))
-    except CapabilityError as exc:
-        for d in exc.diagnostics:
-            _print(str(d))
-        return _refuse(args.file, f"{len(exc.diagnostics)} error(s); nothing is served.")
-    except BindError as exc:
-        _print(f"naftiko: {len(exc.missing)} bind value(s) missing; nothing is served:")
-        for m in exc.missing:
-            _print(f"  {m.name}: {m.where}  (declared at {m.pos})")
-        return _refuse(args.file, "set them in the environment, or pass --env-file FILE (or --mock to run against a fake upstream).")
+        tls = _tls(args)
+    except UsageError as exc:  # about the TLS files, not the capability: no `validate` hint
+        _print(f"naftiko: {exc}")
+        return 2
+    try:
+        plans = rebuild()
     except UsageError as exc:
-        return _refuse(args.file, str(exc), 2)
-    known_ns = set(plan.cap.exposure_namespaces())
+        return _refuse(args.files, str(exc), 2)
+    except StartupError as exc:
+        for line in describe(exc, "nothing is served"):
+            _print(line)
+        return _refuse(args.files, "")
+    known_ns = {ns for plan in plans for ns in plan.cap.exposure_namespaces()}
     unknown_ports = [ns for ns, _ in args.port if ns not in known_ns]
     if unknown_ports:
-        return _refuse(args.file, f"--port names unknown exposure(s) {', '.join(unknown_ports)}; known: {', '.join(sorted(known_ns)) or 'none'}", 2)
-    serve_options = ServeOptions(host=args.host, ports=dict(args.port), log_level=args.log_level, access_log=args.access_log,
-                                 grace_period=settings.grace_period)
-    runtime = Runtime(plan)
-    if args.stdio or _stdio_only(runtime):
-        return _run_stdio(runtime, args.file)
-    return _run_http(runtime, serve_options, args.mock, args.file)
+        return _refuse(args.files, f"--port names unknown exposure(s) {', '.join(unknown_ports)}; known: {', '.join(sorted(known_ns)) or 'none'}", 2)
+    options = ServeOptions(host=args.host, ports=dict(args.port), log_level=args.log_level, access_log=args.access_log,
+                           grace_period=settings.grace_period, tls=tls, reuse_port=args.workers > 1)
+    if args.stdio or _stdio_only(plans):
+        if args.workers > 1 or args.reload or tls is not None:
+            return _refuse(args.files, "--workers, --reload and --ssl-* apply to HTTP listeners, not to MCP over stdio", 2)
+        return _run_stdio(plans, args.files)
+    return _run_http(plans, options, args, rebuild)
 
 
-def _stdio_only(runtime) -> bool:
+def _tls(args: argparse.Namespace):
+    from naftiko_runtime.errors import UsageError
+    from naftiko_runtime.tls import Tls, TlsFiles
+
+    if args.ssl_certfile is None:
+        if args.ssl_keyfile or args.ssl_ca_certs:
+            raise UsageError("--ssl-keyfile and --ssl-ca-certs need --ssl-certfile")
+        return None
+    return Tls(TlsFiles(args.ssl_certfile, args.ssl_keyfile, args.ssl_ca_certs))
+
+
+def _stdio_only(plans) -> bool:
     """A file whose one served exposure is `transport: stdio` MCP runs on stdio without --stdio."""
-    plan = runtime.plan
-    return not plan.rest and len(plan.mcp) == 1 and plan.mcp[0].exposure.transport == "stdio"
+    return len(plans) == 1 and not plans[0].rest and len(plans[0].mcp) == 1 and plans[0].mcp[0].exposure.transport == "stdio"
 
 
-def _run_stdio(runtime, file: str) -> int:
-    stdio = list(runtime.plan.mcp)
+def _run_stdio(plans, paths: list[str]) -> int:
+    stdio = [api for plan in plans for api in plan.mcp]
     if len(stdio) != 1:
-        return _refuse(file, f"--stdio needs exactly one MCP exposure; this file has {len(stdio)}", 2)
+        return _refuse(paths, f"--stdio needs exactly one MCP exposure; {'these files have' if len(plans) > 1 else 'this file has'} {len(stdio)}", 2)
     from naftiko_runtime.exposes.mcp import serve_stdio
+    from naftiko_runtime.runtime import Runtime
 
-    return _run_loop(serve_stdio(runtime, stdio[0]))
+    plan = next(plan for plan in plans if plan.mcp)
+    return _run_loop(serve_stdio(Runtime(plan), stdio[0]))
 
 
-def _run_http(runtime, serve_options, mock: bool, file: str) -> int:
-    from naftiko_runtime.exposes.rest import build_app as build_rest
-    from naftiko_runtime.exposes.skill import build_app as build_skill
-    from naftiko_runtime.server import plan_listeners, serve
+def _run_http(plans, options, args: argparse.Namespace, rebuild) -> int:
+    from naftiko_runtime.reload import Watcher
+    from naftiko_runtime.server import Server, layout
 
-    listeners, problems = plan_listeners(runtime, serve_options, build_rest, _build_mcp, build_skill)
+    listeners, problems = layout(plans, options)
     for problem in problems:
         _print(f"naftiko: {problem}")
     if problems:
-        return _refuse(file, f"{len(problems)} problem(s); nothing is served.")
-    if runtime.plan.cap.control is not None:
-        _print("naftiko: the control exposure is not served by this runtime yet; the others run")
-    for api in runtime.plan.mcp:
-        if api.exposure.transport == "stdio":
-            _print(f"naftiko: MCP exposure '{api.exposure.namespace}' uses stdio; run `naftiko run {runtime.plan.cap.file} --stdio` to serve it")
+        return _refuse(args.files, f"{len(problems)} problem(s); nothing is served.")
+    for plan in plans:
+        if plan.cap.control is not None:
+            _print("naftiko: the control exposure is not served by this runtime yet; the others run")
+        for api in plan.mcp:
+            if api.exposure.transport == "stdio":
+                _print(f"naftiko: MCP exposure '{api.exposure.namespace}' uses stdio; run `naftiko run {plan.cap.file} --stdio` to serve it")
     if not listeners:
-        return _refuse(file, "nothing to serve over HTTP")
-    suffix = " [mock upstream: in-process fake, no network]" if mock else ""
+        return _refuse(args.files, "nothing to serve over HTTP")
+    suffix = " [mock upstream: in-process fake, no network]" if args.mock else ""
 
     def announce(listener) -> None:
         if listener.kind == "rest":
-            _print(f"naftiko: REST '{listener.namespace}' on {listener.url} ({len(listener.paths)} routes; OpenAPI at {listener.url}/openapi.json){suffix}")
+            _print(f"naftiko: REST '{listener.namespace}' on {listener.url} ({listener.routes} routes; OpenAPI at {listener.url}/openapi.json){suffix}")
         elif listener.kind == "skill":
             _print(f"naftiko: skills '{listener.namespace}' on {listener.url}/skills")
         else:
             _print(f"naftiko: MCP '{listener.namespace}' on {listener.url}/mcp (streamable HTTP){suffix}")
 
+    watch = None
+    if args.reload:
+        watch = Watcher(args.files, options.tls.files.paths if options.tls else ())
+        watch.update(plans)
     try:
-        return _run_loop(serve(runtime, listeners, serve_options, announce))
+        if args.workers > 1:
+            return _supervise(args.workers, plans, listeners, options, rebuild, watch, announce, args.mock)
+        server = Server(options, announce, rebuild=rebuild, watch=watch)
+        return _run_loop(server.run(plans, listeners))
     except OSError as exc:
-        return _refuse(file, str(exc))
+        return _refuse(args.files, str(exc))
 
 
-def _build_mcp(runtime, api, host):
-    """Imported when first needed: the runtime imports the MCP SDK while REST already serves."""
-    from naftiko_runtime.exposes.mcp import build_app
+def _supervise(count: int, plans, listeners, options, rebuild, watch, announce, mock: bool) -> int:
+    """--workers N: the supervisor forks N workers; each runs a `Server` on its own sockets."""
+    from naftiko_runtime.exposes.health import Lifecycle
+    from naftiko_runtime.server import Server
+    from naftiko_runtime.workers import Supervisor
 
-    return build_app(runtime, api, host)
+    if mock:
+        _print(f"naftiko: --mock with {count} workers: each worker has its own fake upstream (what one stores, the others do not see)")
+
+    def serve(slot: int, board, plans, listeners) -> int:
+        server = Server(options, announce if slot == 0 else (lambda listener: None),
+                        lifecycle=Lifecycle(peers=board.all_ready), rebuild=lambda: rebuild(quiet=True),
+                        on_ready=lambda: board.set(slot, True))
+        return _run_loop(server.run(plans, listeners))
+
+    return Supervisor(count, serve, plans, listeners, options, rebuild, watch).run()
 
 
 def _run_loop(coro) -> int:

@@ -5,6 +5,7 @@ NaftikoError
   StartupError            the capability cannot be served (nothing is)
     CapabilityError       every error diagnostic found while loading and compiling, with positions
     BindError             bind values that could not be read, all of them at once
+    BuildError            several files were built and some failed: each file with its error
     CompileError          one problem found while compiling; the compiler turns it into a diagnostic
     UsageError            the command line names something the capability does not have (exit 2)
   RequestError            one call failed; each adapter renders it (problem+json, MCP isError)
@@ -90,6 +91,14 @@ class CompileError(StartupError):
         self.rule = rule
         self.pos = pos
         super().__init__(message)
+
+
+class BuildError(StartupError):
+    """Some of several capability files cannot be served; `failures` pairs each with its error."""
+
+    def __init__(self, failures: list[tuple[str, StartupError]]):
+        self.failures = failures
+        super().__init__("; ".join(f"{file}: {exc}" for file, exc in failures))
 
 
 class UsageError(StartupError):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Mapping
 
 from naftiko_runtime.binds import BoundValues
@@ -108,6 +109,7 @@ class Plan:
     diagnostics: Diagnostics = field(default_factory=Diagnostics)  # what compiling noticed (warnings)
     skills: tuple[SkillApi, ...] = ()
     control: ControlApi | None = None
+    sources: tuple[Path, ...] = ()  # every file it was built from: capability, imports, bind files (reload watches them)
 
 
 def input_prefixes(cap: Capability) -> frozenset[str]:

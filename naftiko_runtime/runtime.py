@@ -19,11 +19,11 @@ from naftiko_runtime.upstream.request import Prepared
 class Runtime:
     """One process's live state for a plan."""
 
-    def __init__(self, plan: Plan):
+    def __init__(self, plan: Plan, lifecycle: Lifecycle | None = None, previous: "Runtime | None" = None):
         self.plan = plan
         redact.register(*plan.credentials)  # masked in answers, MCP results and logs from now on
-        self.lifecycle = Lifecycle()  # moved by the server, reported by the health probes
-        self.transports: dict[str, Transport] = _transports(plan)
+        self.lifecycle = lifecycle or Lifecycle()  # the process's: moved by the server, reported by the probes
+        self.transports: dict[str, Transport] = _transports(plan, previous)
 
     async def send(self, namespace: str, request: Prepared) -> Response:
         return await self.transports[namespace].send(request)
@@ -33,8 +33,9 @@ class Runtime:
             await transport.close()
 
 
-def _transports(plan: Plan) -> dict[str, Transport]:
-    if plan.mock:
-        shared = MockTransport(plan.settings)
+def _transports(plan: Plan, previous: Runtime | None) -> dict[str, Transport]:
+    if plan.mock:  # a reload keeps what the fake upstream stored (`previous`: the version it replaces)
+        kept = [t for t in (previous.transports.values() if previous else ()) if isinstance(t, MockTransport)]
+        shared = kept[0] if kept else MockTransport(plan.settings)
         return {ns: shared for ns in plan.cap.consumes}
     return {ns: HttpTransport(upstream) for ns, upstream in plan.upstreams.items()}

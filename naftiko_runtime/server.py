@@ -1,8 +1,13 @@
-"""Serve every exposure of a capability from one process, on one event loop (uvicorn servers).
+"""Serve the exposures of one or more capabilities from one process, on one event loop.
 
-Each REST (and MCP) exposure gets its own uvicorn server on its own port. Signals are handled
-here, once for all servers: SIGINT/SIGTERM stop accepting, let in-flight requests finish (bounded by
-a grace period), close upstream pools, and return 0.
+Each listening port has one uvicorn server for the life of the process (or until a reload removes
+its exposure). What it serves is a `Switch`: for each request it reads the current `Version` (the
+runtimes and apps built from one load of the files), so a reload swaps versions with one
+assignment while every listener stays open. A request keeps the version it started with; the
+previous version's upstream connections close once its last request has finished.
+
+Signals are handled here, once for all servers: SIGINT/SIGTERM stop accepting, let in-flight
+requests finish (bounded by a grace period), close upstream pools, and return 0; SIGHUP reloads.
 
 The drain is stricter than uvicorn's own (docs/RELIABILITY.md): listeners close at the signal, not
 at the next 0.1 s tick, so a new connection is refused rather than accepted and then dropped; the
@@ -20,17 +25,24 @@ import importlib
 import logging
 import signal
 import socket
-import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from naftiko_runtime.build import describe
 from naftiko_runtime.connections import ConnectionLimits, default_max_clients, protocol_class, raise_fd_limit
+from naftiko_runtime.capability.diagnostics import Pos
+from naftiko_runtime.errors import StartupError
+from naftiko_runtime.exposes.health import Lifecycle
+from naftiko_runtime.plan import McpApi, Plan, RestApi, SkillApi
 from naftiko_runtime.runtime import Runtime
+from naftiko_runtime.tls import Tls
 
 log = logging.getLogger("naftiko")
 MCP_MODULE = "naftiko_runtime.exposes.mcp"
+KINDS = {"rest": "REST", "mcp": "MCP", "skill": "skill"}  # how messages name a listener's kind
 
 IDLE_LINGER = 1.0  # seconds an idle keep-alive connection stays open once a stop begins
 _TICK = 0.05
@@ -52,7 +64,8 @@ class _Server(uvicorn.Server):
             server.close()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        """Drain: in-flight requests finish within the grace period, then the app's lifespan ends."""
+        """Drain: in-flight requests finish within the grace period (the apps' lifespans are the
+        versions' business: see `Version.retire`)."""
         self.stop_accepting()
         loop = asyncio.get_running_loop()
         state = self.server_state
@@ -70,30 +83,34 @@ class _Server(uvicorn.Server):
             await asyncio.wait(list(state.tasks), timeout=1)  # they answer 503 (exposes/health.py)
         for connection in list(state.connections):
             connection.shutdown()
-        if not self.force_exit:
-            await self.lifespan.shutdown()
 
 
 @dataclass
 class Listener:
-    kind: str  # rest | mcp | skill | control
+    """One exposure of one plan, served on one port."""
+
+    kind: str  # rest | mcp | skill
     namespace: str
     host: str
     port: int
-    app: Any
-    paths: list[str] = field(default_factory=list)
-    factory: Callable[[], Any] | None = None  # builds `app` once `module` is imported (deferred listeners)
-    module: str = ""  # a heavy import this listener needs, done in a thread while the others serve
-    started: bool = False  # serving (what the control port's readiness reports per adapter)
-
-    @property
-    def port_hint(self) -> str:
-        return "--control-port PORT" if self.kind == "control" else f"--port {self.namespace}=PORT"
+    pos: Pos  # the exposure in its file, for messages
+    plan: Plan
+    api: RestApi | McpApi | SkillApi
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{self.scheme}://{host}:{self.port}"
+
+    @property
+    def routes(self) -> int:
+        return len(self.api.routes) if isinstance(self.api, RestApi) else 0
+
+    @property
+    def identity(self) -> tuple[str, str, str]:
+        """The same exposure across reloads (a port-0 listener keeps the port it was given)."""
+        return (self.plan.cap.file, self.kind, self.namespace)
 
 
 @dataclass
@@ -103,173 +120,433 @@ class ServeOptions:
     log_level: str = "info"
     grace_period: float = 30.0
     access_log: bool = False
+    tls: Tls | None = None
+    reuse_port: bool = False  # --workers: every worker binds its own socket to the same ports (SO_REUSEPORT)
 
 
-def plan_listeners(runtime: Runtime, options: ServeOptions, build_rest: Callable, build_mcp: Callable | None,
-                   build_skill: Callable | None = None, build_control: Callable | None = None) -> tuple[list[Listener], list[str]]:
-    """Which app listens where; returns listeners and problems (port clashes, missing ports).
-
-    The control app is given the list of listeners, so its readiness reports every adapter."""
+def layout(plans: list[Plan], options: ServeOptions) -> tuple[list[Listener], list[str]]:
+    """Which exposure listens where; returns listeners and problems (port clashes, missing ports)."""
     listeners: list[Listener] = []
     problems: list[str] = []
     host = options.host or "127.0.0.1"
-    control = runtime.plan.control
-    if control is not None and build_control is not None:
-        if control.exposure.port is None:
-            problems.append(f"{control.exposure.pos}: the control exposure has no port; pass --control-port PORT")
-        else:
-            listeners.append(Listener("control", control.exposure.namespace, host, control.exposure.port,
-                                      build_control(runtime, control, listeners), ["/health/live", "/health/ready", "/metrics"]))
-    for api in runtime.plan.rest:
-        ns = api.exposure.namespace
-        port = options.ports.get(ns, api.exposure.port)
-        if not port and ns not in options.ports:
-            problems.append(f"{api.exposure.pos}: REST exposure '{ns}' has no port; pass --port {ns}=PORT")
-            continue
-        listeners.append(Listener("rest", ns, host, port, build_rest(runtime, api, host), [r.path for r in api.routes]))
-    for api in runtime.plan.mcp:
-        ns = api.exposure.namespace
-        if api.exposure.transport == "stdio":
-            continue
-        if build_mcp is None:
-            continue
-        port = options.ports.get(ns, api.exposure.port or 0)
-        if not port and ns not in options.ports:
-            problems.append(f"{api.exposure.pos}: MCP exposure '{ns}' has no port; pass --port {ns}=PORT")
-            continue
-        listeners.append(Listener("mcp", ns, host, port, None, ["/mcp", "/"], module=MCP_MODULE,
-                                  factory=lambda api=api: build_mcp(runtime, api, host)))
-    for skills in runtime.plan.skills if build_skill is not None else ():
-        ns = skills.exposure.namespace
-        port = options.ports.get(ns, skills.exposure.port or 0)
-        if not port and ns not in options.ports:
-            problems.append(f"{skills.exposure.pos}: skill exposure '{ns}' has no port; pass --port {ns}=PORT")
-            continue
-        listeners.append(Listener("skill", ns, host, port, build_skill(runtime, skills), ["/skills"]))
+    scheme = "https" if options.tls else "http"
+    owners: dict[str, list[Pos]] = {}
+    for plan in plans:
+        apis: list[tuple[str, RestApi | McpApi | SkillApi]] = [("rest", a) for a in plan.rest]
+        apis += [("mcp", a) for a in plan.mcp if a.exposure.transport != "stdio"]
+        apis += [("skill", a) for a in plan.skills]
+        for kind, api in apis:
+            exposure = api.exposure
+            ns = exposure.namespace
+            owners.setdefault(ns, []).append(exposure.pos)
+            port = options.ports.get(ns, exposure.port or 0)
+            if not port and ns not in options.ports:
+                problems.append(f"{exposure.pos}: {KINDS[kind]} exposure '{ns}' has no port; pass --port {ns}=PORT")
+                continue
+            listeners.append(Listener(kind, ns, host, port, exposure.pos, plan, api, scheme))
+    for ns in options.ports:
+        if len(owners.get(ns, [])) > 1:
+            problems.append(f"--port {ns}=...: exposure namespace '{ns}' is declared at {' and at '.join(str(p) for p in owners[ns])}; rename one to tell them apart")
     seen: dict[int, Listener] = {}
     for listener in listeners:
-        first = seen.get(listener.port)
-        if listener.port and first is not None:
-            problems.append(f"{first.kind} exposure '{first.namespace}' and {listener.kind} exposure '{listener.namespace}' both use "
-                            f"port {listener.port}; pass {listener.port_hint}")
-        seen[listener.port] = listener
+        other = seen.get(listener.port)
+        if listener.port and other is not None:
+            problems.append(f"{listener.pos}: {KINDS[listener.kind]} exposure '{listener.namespace}' and {other.pos}: "
+                            f"{KINDS[other.kind]} exposure '{other.namespace}' both use port {listener.port}; "
+                            f"change one `port:` or pass --port {listener.namespace}=PORT")
+        seen.setdefault(listener.port, listener)
     return listeners, problems
 
 
-def _bind(listener: Listener) -> socket.socket:
+def relayout(plans: list[Plan], options: ServeOptions, current: list[Listener]) -> tuple[list[Listener], list[str]]:
+    """`layout` for a reload: an exposure on port 0 keeps the port it was given; with --workers a
+    new one is refused (each worker would pick a different port)."""
+    listeners, problems = layout(plans, options)
+    known = {lst.identity: lst.port for lst in current}
+    for listener in listeners:
+        if listener.port == 0 and listener.identity in known:
+            listener.port = known[listener.identity]
+    problems += [f"{lst.pos}: exposure '{lst.namespace}' has port 0; with --workers every new port must be fixed"
+                 for lst in listeners if lst.port == 0 and options.reuse_port]
+    return listeners, problems
+
+
+def bind(listener: Listener, reuse_port: bool = False, listen: bool = True) -> socket.socket:
+    """A listening socket for `listener` (port 0: a free port, written back into the listener).
+
+    `listen=False` only reserves the port: the workers' supervisor holds such a socket so that no
+    other program takes the port, while the kernel hands connections only to listening sockets."""
     family = socket.AF_INET6 if ":" in listener.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((listener.host, listener.port))
     except OSError as exc:
         sock.close()
         raise OSError(f"cannot listen on {listener.host}:{listener.port} for '{listener.namespace}': {exc.strerror}; pass --port {listener.namespace}=PORT") from None
-    sock.listen(2048)
+    if listen:
+        sock.listen(2048)
     sock.setblocking(False)
     if listener.port == 0:
         listener.port = sock.getsockname()[1]
     return sock
 
 
-async def serve(runtime: Runtime, listeners: list[Listener], options: ServeOptions, announce: Callable[[Listener], None]) -> int:
-    """Serve until a signal; 0 after a graceful stop."""
-    # Everything built so far (imported modules, the compiled capability, the apps) lives as long as
-    # the process: move it out of the collector's sight, so collections triggered by per-request
-    # garbage scan kilobytes, not the whole heap (bench/: fewer and shorter latency spikes).
-    gc.collect()
-    gc.freeze()
-    sockets = [_bind(listener) for listener in listeners]  # all or nothing, before anything is served
-    limits = connection_limits(runtime, len(listeners))
-    servers: list[_Server] = []
-    tasks: list[asyncio.Task] = []
-    controls: list[tuple[_Server, asyncio.Task]] = []  # the control port outlives the drain it reports
-    loop = asyncio.get_running_loop()
-    stop_count = 0
+class Version:
+    """What one load of the capability files serves: a runtime per plan, an app per listener.
 
-    def stop(signum: int) -> None:
-        nonlocal stop_count
-        stop_count += 1
-        runtime.lifecycle.draining = True
-        log.info("received %s, stopping: no new connections; in-flight requests finish within %gs",
-                 signal.Signals(signum).name, options.grace_period)
-        keep = {id(server) for server, _ in controls} if len(controls) < len(servers) and stop_count == 1 else set()
-        for server in servers:
-            if id(server) in keep:
-                continue
-            server.stop_accepting()
-            server.should_exit = True
-            if stop_count > 1:
-                server.force_exit = True
+    `active` counts the requests running on this version (moved by `Switch`); `retire` waits for it
+    to reach zero before ending the apps' lifespans and closing the upstream connections.
+    """
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop, sig)
-    async def start(group: list[tuple[Listener, socket.socket]]) -> None:
-        started: list[tuple[Listener, _Server]] = []
-        for listener, sock in group:
-            server = _Server(_config(listener.app, options, limits))
-            servers.append(server)
-            task = asyncio.create_task(server._serve(sockets=[sock]))
-            tasks.append(task)
-            started.append((listener, server))
-            if listener.kind == "control":
-                controls.append((server, task))
-        while not all(s.started for s in servers) and not any(t.done() for t in tasks):
-            await asyncio.sleep(0.01)
-        for listener, server in started:
-            listener.started = server.started
-            announce(listener)
+    def __init__(self, plans: list[Plan], listeners: list[Listener], lifecycle: Lifecycle, previous: "Version | None" = None):
+        before = {rt.plan.cap.file: rt for rt in previous.runtimes.values()} if previous else {}
+        self.runtimes = {id(plan): Runtime(plan, lifecycle, before.get(plan.cap.file)) for plan in plans}
+        self.listeners = listeners
+        self.apps: dict[int, ASGIApp] = {}  # port -> app
+        self.active = 0
+        self._idle: asyncio.Event | None = None
+        self._lifespans: list[_Lifespan] = []
 
-    ready = [(lst, sock) for lst, sock in zip(listeners, sockets) if lst.factory is None]
-    deferred = [(lst, sock) for lst, sock in zip(listeners, sockets) if lst.factory is not None]
-    await start(ready)
-    if deferred and not any(t.done() for t in tasks) and not runtime.lifecycle.draining:
-        # The MCP SDK takes ~0.7 s to import: REST serves meanwhile (its sockets were bound
-        # above, so early MCP clients wait in the listen backlog rather than being refused).
-        for module in {lst.module for lst, _ in deferred if lst.module}:
-            await asyncio.to_thread(importlib.import_module, module)
-        for listener, _ in deferred:
-            listener.app = listener.factory()  # type: ignore[misc]
+    def build(self, listeners: list[Listener]) -> None:
+        """Build the apps of `listeners` (MCP ones need the SDK imported first)."""
+        for listener in listeners:
+            runtime = self.runtimes[id(listener.plan)]
+            if listener.kind == "rest":
+                from naftiko_runtime.exposes.rest import build_app
+
+                self.apps[listener.port] = build_app(runtime, listener.api, listener.host)  # type: ignore[arg-type]
+            elif listener.kind == "skill":
+                from naftiko_runtime.exposes.skill import build_app as build_skill
+
+                self.apps[listener.port] = build_skill(runtime, listener.api)  # type: ignore[arg-type]
+            else:
+                mcp = importlib.import_module(MCP_MODULE)
+                self.apps[listener.port] = mcp.build_app(runtime, listener.api, listener.host)
+
+    async def start(self, listeners: list[Listener]) -> None:
+        """Run the startup of each app's lifespan (the MCP session manager lives in it)."""
+        for listener in listeners:
+            lifespan = _Lifespan(self.apps[listener.port])
+            await lifespan.startup()
+            self._lifespans.append(lifespan)
+
+    def leave(self) -> None:
+        self.active -= 1
+        if not self.active and self._idle is not None:
+            self._idle.set()
+
+    async def retire(self, grace: float) -> None:
+        """Once the requests that started on this version are done (or after `grace`), end it."""
+        if self.active:
+            self._idle = asyncio.Event()
+            try:
+                await asyncio.wait_for(self._idle.wait(), grace)
+            except asyncio.TimeoutError:
+                log.warning("%d request(s) still running on the previous version after %gs; closing its upstream connections",
+                            self.active, grace)
+        for lifespan in reversed(self._lifespans):
+            await lifespan.shutdown()
+        for runtime in self.runtimes.values():
+            await runtime.close()
+
+
+class Switch:
+    """A listener's ASGI app: the current version's app, read per request.
+
+    A reload is `target = (app, version)`: requests that already started keep the app (and
+    runtime) they got; the next one gets the new version.
+    """
+
+    __slots__ = ("target",)
+
+    def __init__(self, app: ASGIApp, version: Version):
+        self.target = (app, version)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app, version = self.target
+        version.active += 1
+        try:
+            await app(scope, receive, send)
+        finally:
+            version.leave()
+
+
+class _Lifespan:
+    """Runs an app's ASGI lifespan outside uvicorn, so a reloaded version's apps start and stop
+    while the listener (whose uvicorn server started long before) stays up."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.task: asyncio.Task | None = None
+
+    async def startup(self) -> None:
+        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
+        self.task = asyncio.create_task(self.app(scope, self.inbox.get, self.outbox.put))
+        await self.inbox.put({"type": "lifespan.startup"})
+        message = await self._reply()
+        if message is not None and message["type"] == "lifespan.startup.failed":
+            raise RuntimeError(f"an app failed to start: {message.get('message') or 'no reason given'}")
+
+    async def shutdown(self) -> None:
+        if self.task is None or self.task.done():
+            return
+        await self.inbox.put({"type": "lifespan.shutdown"})
+        await self._reply()
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.wait_for(self.task, 5)
+
+    async def _reply(self) -> dict[str, Any] | None:
+        """The app's answer; None when it does not do lifespans (it returned or raised instead)."""
+        assert self.task is not None
+        answer = asyncio.ensure_future(self.outbox.get())
+        await asyncio.wait({answer, self.task}, return_when=asyncio.FIRST_COMPLETED)
+        if answer.done():
+            return answer.result()
+        answer.cancel()
+        return None
+
+
+@dataclass
+class _Port:
+    """One open listener: its socket, its uvicorn server, and the switch it serves."""
+
+    listener: Listener
+    sock: socket.socket
+    switch: Switch
+    server: _Server
+    task: asyncio.Task
+
+
+Rebuild = Callable[[], list[Plan]]  # loads the files again (build.build_plans); raises StartupError
+
+
+class Server:
+    """Every listener of the process, the version they serve, signals, reloads and the drain."""
+
+    def __init__(self, options: ServeOptions, announce: Callable[[Listener], None], *,
+                 lifecycle: Lifecycle | None = None, rebuild: Rebuild | None = None,
+                 on_ready: Callable[[], None] | None = None, watch: Any = None):
+        self.options = options
+        self.announce = announce
+        self.lifecycle = lifecycle or Lifecycle()
+        self.rebuild = rebuild
+        self.on_ready = on_ready
+        self.watch = watch  # reload.Watcher: with --reload, file changes ask for a reload
+        self.ports: dict[int, _Port] = {}
+        self.closing: list[asyncio.Task] = []  # servers of removed exposures, draining
+        self.retiring: list[asyncio.Task] = []  # versions replaced by a reload, finishing their requests
+        self.version: Version | None = None
+        self.limits = ConnectionLimits()
+        self.stopped = asyncio.Event()
+        self.failed = False
+        self.stop_count = 0
+        self._reloading: asyncio.Task | None = None
+        self._again = False
+
+    async def run(self, plans: list[Plan], listeners: list[Listener]) -> int:
+        """Serve until a signal; 0 after a graceful stop."""
+        # Everything built so far (imported modules, the compiled capability) lives as long as
+        # the process: move it out of the collector's sight, so collections triggered by
+        # per-request garbage scan kilobytes, not the whole heap (bench/: fewer latency spikes).
+        gc.collect()
         gc.freeze()
-        if not runtime.lifecycle.draining:
-            await start(deferred)
-    runtime.lifecycle.listening = bool(servers) and all(s.started for s in servers)
-    control_tasks = {id(task) for _, task in controls}
-    others = [t for t in tasks if id(t) not in control_tasks]
-    results = await asyncio.gather(*others, return_exceptions=True)
-    if others:  # every other listener has drained: the control port closes last
-        for server, _ in controls:
-            server.should_exit = True
-    results += await asyncio.gather(*(task for _, task in controls), return_exceptions=True)
-    for sock in sockets:  # a deferred listener a stop overtook was bound but never served
-        sock.close()
-    await runtime.close()
-    failed = [r for r in results if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)]
-    for exc in failed:
-        log.error("server failed: %s", exc)
-    return 1 if failed else 0
+        sockets = {listener.port: bind(listener, self.options.reuse_port) for listener in listeners}  # all or nothing
+        self.limits = connection_limits(plans, len(listeners))
+        loop = asyncio.get_running_loop()
+        for sig, action in ((signal.SIGINT, self.stop), (signal.SIGTERM, self.stop), (signal.SIGHUP, self._on_hangup)):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, action, sig)
+        self.version = version = Version(plans, listeners, self.lifecycle)
+        ready = [lst for lst in listeners if lst.kind != "mcp"]
+        deferred = [lst for lst in listeners if lst.kind == "mcp"]
+        version.build(ready)
+        await version.start(ready)
+        await self._open(ready, version, sockets)
+        if deferred and not self.stopped.is_set():
+            # The MCP SDK takes ~0.7 s to import: REST serves meanwhile (its sockets were bound
+            # above, so early MCP clients wait in the listen backlog rather than being refused).
+            await asyncio.to_thread(importlib.import_module, MCP_MODULE)
+            version.build(deferred)
+            gc.freeze()
+            await version.start(deferred)
+            if not self.stopped.is_set():
+                await self._open(deferred, version, sockets)
+        for sock in sockets.values():
+            if not any(port.sock is sock for port in self.ports.values()):
+                sock.close()  # a deferred listener a stop overtook was bound but never served
+        if self.ports and not self.stopped.is_set():
+            self.lifecycle.listening = True
+            if self.on_ready is not None:
+                self.on_ready()
+            if self._again:  # a reload asked for while starting
+                self.reload()
+        watcher = asyncio.create_task(self.watch.run(self.reload)) if self.watch is not None else None
+        await self.stopped.wait()
+        if watcher is not None:
+            watcher.cancel()
+        if self._reloading is not None:
+            await asyncio.gather(self._reloading, return_exceptions=True)
+        results = await asyncio.gather(*(p.task for p in self.ports.values()), *self.closing, return_exceptions=True)
+        await asyncio.gather(*self.retiring, return_exceptions=True)
+        if self.version is not None:
+            await self.version.retire(0)
+        failed = [r for r in results if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)]
+        for exc in failed:
+            log.error("server failed: %s", exc)
+        return 1 if failed or self.failed else 0
+
+    def stop(self, signum: int) -> None:
+        self.stop_count += 1
+        self.lifecycle.draining = True
+        log.info("received %s, stopping: no new connections; in-flight requests finish within %gs",
+                 signal.Signals(signum).name, self.options.grace_period)
+        for port in self.ports.values():
+            port.server.stop_accepting()
+            port.server.should_exit = True
+            if self.stop_count > 1:
+                port.server.force_exit = True
+        self.stopped.set()
+
+    def _on_hangup(self, signum: int) -> None:
+        log.info("received SIGHUP: reloading")
+        self.reload()
+
+    # ------------------------------------------------------------------ listeners
+
+    async def _open(self, listeners: list[Listener], version: Version, sockets: dict[int, socket.socket]) -> None:
+        """Start a uvicorn server per listener on its bound socket; announce each once it serves."""
+        opened = []
+        for listener in listeners:
+            switch = Switch(version.apps[listener.port], version)
+            server = _Server(_config(switch, self.options, self.limits))
+            task = asyncio.create_task(server._serve(sockets=[sockets[listener.port]]))
+            task.add_done_callback(self._server_ended)
+            port = _Port(listener, sockets[listener.port], switch, server, task)
+            self.ports[listener.port] = port
+            opened.append(port)
+        while not all(p.server.started for p in opened) and not any(p.task.done() for p in opened):
+            await asyncio.sleep(0.01)
+        for port in opened:
+            if port.server.started:
+                self.announce(port.listener)
+
+    def _server_ended(self, task: asyncio.Task) -> None:
+        """A server that ends while nothing asked it to failed: stop the process (exit 1) rather
+        than serve only part of what the files declare."""
+        if self.stopped.is_set() or task.cancelled() or any(task is t for t in self.closing):
+            return
+        exc = task.exception()
+        log.error("a listener stopped unexpectedly (%s); stopping", exc or "no error")
+        self.failed = True
+        self.stop(signal.SIGTERM)
+
+    # ------------------------------------------------------------------ reload
+
+    def reload(self) -> None:
+        """Load the files again and swap the new version in; one at a time, the last request wins."""
+        if self.rebuild is None or self.stopped.is_set():
+            return
+        if not self.lifecycle.listening or (self._reloading is not None and not self._reloading.done()):  # after what runs
+            self._again = True
+            return
+        self._reloading = asyncio.get_running_loop().create_task(self._reload())
+
+    async def _reload(self) -> None:
+        while True:
+            self._again = False
+            try:
+                await self._swap()
+            except Exception as exc:  # the last good version keeps serving, whatever went wrong
+                log.error("reload failed: %s; the last good version keeps serving", exc, exc_info=exc)
+            if not self._again or self.stopped.is_set():
+                return
+
+    async def _swap(self) -> None:
+        assert self.rebuild is not None and self.version is not None
+        if self.options.tls is not None:
+            try:
+                self.options.tls.load()
+            except StartupError as exc:
+                log.error("TLS files not reloaded: %s; the previous certificate stays in use", exc)
+        try:
+            plans = await asyncio.to_thread(self.rebuild)
+        except StartupError as exc:
+            for line in describe(exc, "the last good version keeps serving"):
+                log.error("%s", line)
+            return
+        listeners, problems = relayout(plans, self.options, [p.listener for p in self.ports.values()])
+        if problems:
+            for problem in problems:
+                log.error("%s", problem)
+            log.error("reload refused; the last good version keeps serving")
+            return
+        old = self.version
+        version = Version(plans, listeners, self.lifecycle, old)
+        if any(lst.kind == "mcp" for lst in listeners):
+            await asyncio.to_thread(importlib.import_module, MCP_MODULE)
+        await asyncio.to_thread(version.build, listeners)
+        added = [lst for lst in listeners if lst.port not in self.ports]
+        try:
+            sockets = {lst.port: bind(lst, self.options.reuse_port) for lst in added}
+        except OSError as exc:
+            log.error("reload refused: %s; the last good version keeps serving", exc)
+            await version.retire(0)
+            return
+        await version.start(listeners)
+        if self.stopped.is_set():
+            for sock in sockets.values():
+                sock.close()
+            await version.retire(0)
+            return
+        self.version = version
+        for listener in listeners:  # the swap: from here on every new request gets the new version
+            port = self.ports.get(listener.port)
+            if port is not None:
+                port.switch.target = (version.apps[listener.port], version)
+                port.listener = listener
+        wanted = {lst.port for lst in listeners}
+        for number in [n for n in self.ports if n not in wanted]:
+            port = self.ports.pop(number)
+            log.info("%s '%s' on %s removed: its listener drains and closes", port.listener.kind.upper(), port.listener.namespace, port.listener.url)
+            self.closing.append(port.task)
+            port.server.should_exit = True
+        await self._open(added, version, sockets)
+        gc.freeze()
+        self.retiring.append(asyncio.create_task(old.retire(self.options.grace_period)))
+        self.retiring = [t for t in self.retiring if not t.done()]
+        if self.watch is not None:
+            self.watch.update(plans)
+        log.info("reloaded: %d capabilit%s, %d listener(s)", len(plans), "y" if len(plans) == 1 else "ies", len(listeners))
 
 
-def connection_limits(runtime: Runtime, listeners: int) -> ConnectionLimits:
+def connection_limits(plans: list[Plan], listeners: int) -> ConnectionLimits:
     """Client connection limits per listener; `--max-clients` defaults to what the open-file limit
     (raised to its hard maximum first) leaves after the upstream pools."""
-    s = runtime.plan.settings
+    s = plans[0].settings  # the command line's: the same in every plan
     fd_limit = raise_fd_limit()
     max_clients = s.max_clients
     if max_clients is None:
-        slots = sum(u.settings.max_connections for u in runtime.plan.upstreams.values())
+        slots = sum(u.settings.max_connections for plan in plans for u in plan.upstreams.values())
         max_clients = default_max_clients(fd_limit, listeners, slots)
     return ConnectionLimits(header_timeout=s.header_timeout, body_idle_timeout=s.body_idle_timeout,
                             body_timeout=s.body_timeout, max_head_bytes=s.max_head_bytes, max_clients=max_clients)
 
 
-def _config(app: Any, options: ServeOptions, limits: ConnectionLimits) -> uvicorn.Config:
+def _config(app: ASGIApp, options: ServeOptions, limits: ConnectionLimits) -> uvicorn.Config:
+    """The one uvicorn configuration every listener uses."""
+    tls = options.tls
     return uvicorn.Config(
         app, log_level="debug" if options.log_level == "debug" else "warning",  # its startup chatter only in debug
         access_log=options.access_log,
-        lifespan="auto", timeout_graceful_shutdown=options.grace_period, log_config=None,
+        lifespan="off",  # apps' lifespans belong to their version (Version.start/retire), not to the listener
+        timeout_graceful_shutdown=options.grace_period, log_config=None,  # type: ignore[arg-type]
         server_header=False, date_header=True, timeout_keep_alive=30,
         proxy_headers=False,  # X-Forwarded-* are not trusted by default: no middleware on every request
         http=protocol_class(limits), ws="none",  # head/body/connection limits, WebSocket refused (connections.py)
+        ssl_context_factory=(lambda config, default: tls.context) if tls is not None else None,
     )

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from naftiko_runtime.capability.adapters import AdaptersReader
+from naftiko_runtime.capability.cors import read_cors
 from naftiko_runtime.capability.diagnostics import Pos
 from naftiko_runtime.capability.imports import ImportReader, is_import
 from naftiko_runtime.capability.model import (
@@ -77,6 +78,8 @@ class ExposesReader(OrchestrationReader, AdaptersReader):
         if "authentication" in node:
             exp.auth = self.auth(node.get("authentication"), node.at("authentication"), consumed=False)
         exp.max_binary = self.size(node, "maxBinarySize", f"exposure '{namespace}'")
+        if "cors" in node:
+            exp.cors = read_cors(node.get("cors"), node.at("cors"), namespace, self.d)
         for res, rpos in self._list(node, "resources", f"exposure '{namespace}'"):
             res_node = self._map(res, "a REST resource", rpos)
             if res_node is None:

@@ -88,11 +88,13 @@ KINDS: dict[str, Kind] = {
                     properties="output", items="output"),
     "exposure": _kind("an exposure", "type", "namespace", "address", "port", "description",
                       "transport", "maxBinarySize", "ttlMs", "cacheScope", "groups", "paths", *_IMPORT,
-                      authentication="auth", resources="rest-resource", tools="tool", prompts="prompt",
+                      authentication="auth", resources="rest-resource", tools="tool", prompts="prompt", cors="cors",
                       skills="skill", management="management", observability="observability"),
     "rest-resource": _kind("a REST resource", "name", "path", *_LABELS, inputParameters="parameter",
                            operations="rest-operation", forward="forward"),
     "forward": _kind("`forward`", "targetNamespace", "trustedHeaders"),
+    "cors": _kind("a `cors` block", "allowedOrigins", "origins", "allowedMethods", "methods", "allowedHeaders",  # extension:
+                  "headers", "exposedHeaders", "allowCredentials", "credentials", "maxAge"),  # docs/cors.md
     "rest-operation": _kind("a REST operation", "name", "method", *_LABELS, *_EXECUTES, "calls", "inputSchema",
                             inputParameters="parameter", outputParameters="output", steps="step",
                             mappings="mapping", responses="response", responseBinary="response-binary"),
@@ -136,7 +138,7 @@ KINDS: dict[str, Kind] = {
 # unknown type is checked against the union above.
 EXPOSURE_KINDS: dict[str, Kind] = {
     "rest": _kind("a REST exposure", "type", "namespace", "address", "port", "description", "maxBinarySize", *_IMPORT,
-                  authentication="auth", resources="rest-resource"),
+                  authentication="auth", resources="rest-resource", cors="cors"),
     "mcp": _kind("an MCP exposure", "type", "namespace", "address", "port", "description", "transport",
                  "maxBinarySize", "ttlMs", "cacheScope", authentication="auth", tools="tool",
                  resources="mcp-resource", prompts="prompt"),

@@ -50,9 +50,11 @@ class FileLoader:
         self.d = diagnostics
         self.stack: list[Path] = []
         self.loaded: dict[Path, Capability | None] = {}
+        self.files: list[Path] = []  # every file read or looked for (a reload watches them all)
 
     def load(self, path: Path) -> Capability | None:
         file = display_path(path)
+        self.files.append(path.absolute())
         if not path.is_file():
             self.d.error(Pos(file), "no such file" if not path.exists() else "not a file", "file-not-found")
             return None
@@ -73,6 +75,7 @@ class FileLoader:
             raise ImportProblem(f"import cycle ({chain}); remove one of these imports")
         if key not in self.loaded:
             if not path.exists():
+                self.files.append(path.absolute())
                 raise ImportProblem(f"no such file ({display_path(path)})")
             errors = len(self.d.errors)
             cap = self.load(path)

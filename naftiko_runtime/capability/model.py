@@ -184,6 +184,19 @@ class Forward:
 
 
 @dataclass
+class Cors:
+    """A REST exposure's `cors` block (an extension of this runtime: docs/cors.md)."""
+
+    origins: list[str]  # `scheme://host[:port]`, `scheme://*.host` patterns, or `*`
+    pos: Pos
+    methods: list[str] = field(default_factory=list)  # empty: every method the exposure serves
+    headers: list[str] = field(default_factory=lambda: ["*"])  # request headers; `*`: whichever the browser asks for
+    exposed_headers: list[str] = field(default_factory=list)
+    credentials: bool = False
+    max_age: int | None = None  # seconds a browser may cache a preflight answer
+
+
+@dataclass
 class RestExposure:
     namespace: str
     port: int
@@ -194,6 +207,7 @@ class RestExposure:
     operations: list[RestOperation] = field(default_factory=list)
     max_binary: int | None = None  # `maxBinarySize` for every binary answer of this exposure (beta1)
     forwards: list[Forward] = field(default_factory=list)
+    cors: Cors | None = None
 
 
 @dataclass

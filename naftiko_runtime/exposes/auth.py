@@ -25,6 +25,7 @@ from urllib.parse import unquote_to_bytes
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from naftiko_runtime.errors import CompileError
+from naftiko_runtime.exposes.cors import CorsMiddleware, CorsPolicy
 from naftiko_runtime.exposes.problems import problem
 from naftiko_runtime.exposes.health import HealthProbes, Lifecycle
 from naftiko_runtime.exposes.hosts import LoopbackOnly
@@ -188,11 +189,18 @@ class RequireAuth:
         await response(scope, receive, send)
 
 
-def protect(app: ASGIApp, guard: Guard | None, lifecycle: Lifecycle, loopback_only: bool = False) -> ASGIApp:
+def protect(app: ASGIApp, guard: Guard | None, lifecycle: Lifecycle, loopback_only: bool = False,
+            cors: CorsPolicy | None = None) -> ASGIApp:
     """An exposure's app as served: probes first (open), then the Host/Origin checks of a loopback
-    listener (exposes/hosts.py; the MCP SDK has its own), then the auth check, then the app."""
+    listener (exposes/hosts.py; the MCP SDK has its own; origins the exposure's `cors` allows pass),
+    then CORS (a preflight carries no credentials, and a page must be able to read a 401), then
+    the auth check, then the app."""
     inner = RequireAuth(app, guard) if guard is not None else app
-    return HealthProbes(LoopbackOnly(inner) if loopback_only else inner, lifecycle)
+    if cors is not None:
+        inner = CorsMiddleware(inner, cors)
+    if loopback_only:
+        inner = LoopbackOnly(inner, cors.allows if cors is not None else None)
+    return HealthProbes(inner, lifecycle)
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -34,10 +34,13 @@ class Lifecycle:
 
     listening: bool = False  # every listener of the process is bound and serving
     draining: bool = False  # a stop began: finishing in-flight requests, accepting none
+    peers: Callable[[], bool] | None = None  # with --workers: whether every worker serves (workers.Board)
 
     @property
     def status(self) -> str:
-        return "draining" if self.draining else "ready" if self.listening else "starting"
+        if self.draining:
+            return "draining"
+        return "ready" if self.listening and (self.peers is None or self.peers()) else "starting"
 
 
 class HealthProbes:

@@ -9,13 +9,15 @@ operator's key. So a listener bound to a loopback address accepts only a loopbac
 
 Bound to another interface (`--host`), the operator publishes the gateway under names this
 process cannot know: the checks are off, and a reverse proxy that checks them is expected
-(docs/SECURITY.md). The runtime sends no CORS headers, so browsers on other origins cannot read
-REST answers, and a non-JSON body is refused with 415 (exposes/rest.py).
+(docs/SECURITY.md). The runtime sends no CORS headers unless a REST exposure has a `cors` block
+(whose origins then pass the Origin check here), so browsers on other origins cannot read REST
+answers, and a non-JSON body is refused with 415 (exposes/rest.py).
 """
 
 from __future__ import annotations
 
 import ipaddress
+from typing import Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -51,10 +53,14 @@ def _loopback_origin(value: bytes) -> bool:
 
 
 class LoopbackOnly:
-    """Pure ASGI middleware: refuses requests whose Host or Origin is not a loopback name."""
+    """Pure ASGI middleware: refuses requests whose Host or Origin is not a loopback name.
 
-    def __init__(self, app: ASGIApp):
+    `trusted` accepts more origins: those an exposure's `cors` block names (docs/cors.md), which
+    the operator chose to let call it from their pages."""
+
+    def __init__(self, app: ASGIApp, trusted: Callable[[str], bool] | None = None):
         self.app = app
+        self.trusted = trusted
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -68,7 +74,8 @@ class LoopbackOnly:
                 response = problem(421, "Misdirected request", "this server answers only to a loopback Host "
                                    "(127.0.0.1, localhost, [::1]); see --host", scope["path"])
                 return await response(scope, receive, send)
-            if origin is not None and not _loopback_origin(origin):
+            if origin is not None and not _loopback_origin(origin) and not (
+                    self.trusted is not None and self.trusted(origin.decode("latin-1").lower())):
                 response = problem(403, "Cross-origin request refused", "requests from web pages of other origins "
                                    "are not served", scope["path"])
                 return await response(scope, receive, send)

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from naftiko_runtime.errors import InputError, InputProblem, StepFailure, UpstreamFailure
 from naftiko_runtime.exposes.auth import protect
 from naftiko_runtime.exposes.hosts import is_loopback
+from naftiko_runtime.exposes.cors import CorsPolicy
 from naftiko_runtime.exposes.openapi import openapi_document
 from naftiko_runtime.exposes.problems import input_problem, problem, step_problem, upstream_problem
 from naftiko_runtime.exposes.router import Router
@@ -371,5 +372,7 @@ async def _lifespan(receive: Receive, send: Send) -> None:
 
 def build_app(runtime: Runtime, api: RestApi, host: str = "127.0.0.1") -> ASGIApp:
     """The app for one REST exposure: its routes behind the probes, the Host/Origin checks of a
-    loopback listener (exposes/hosts.py) and the auth guard."""
-    return protect(RestApp(runtime, api), api.guard, runtime.lifecycle, loopback_only=is_loopback(host))
+    loopback listener (exposes/hosts.py), CORS and the auth guard."""
+    cors = api.exposure.cors
+    policy = CorsPolicy(cors, {r.method for r in api.routes}) if cors is not None else None
+    return protect(RestApp(runtime, api), api.guard, runtime.lifecycle, loopback_only=is_loopback(host), cors=policy)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -207,4 +208,5 @@ def test_a_skill_port_used_by_another_exposure_is_a_startup_error_naming_both(tm
                              "--port", f"shipyard-api={port}", "--port", "shipyard-tools=0"],
                             capture_output=True, text=True, timeout=60, cwd=REPO_ROOT, env={**os.environ, "SKILL_TOKEN": TOKEN})
     assert result.returncode == 1
-    assert f"rest exposure 'shipyard-api' and skill exposure 'shipyard-skills' both use port {port}" in result.stderr
+    assert re.search(rf"cap\.yaml:\d+:\d+: skill exposure 'shipyard-skills' and \S*cap\.yaml:\d+:\d+: REST exposure 'shipyard-api' "
+                     rf"both use port {port}", result.stderr), result.stderr
