@@ -288,3 +288,58 @@ def test_mock_outputs_build_nested_objects_and_arrays():
 """
     assert call(compile_tool(tool), FakeRuntime({}), imo="IMO-7") == {
         "imo": "IMO-7", "specs": {"tonnage": "42", "flag": "NO"}, "crew": [{"name": "Ann"}]}
+
+
+BETA4 = """ikanos: "1.0.0-beta4"
+capability:
+  consumes:
+  - namespace: registry
+    type: http
+    baseUri: http://registry.test
+    resources:
+      ship:
+        path: /ships/{{imo_number}}
+        operations:
+          get-ship: {method: GET}
+      crew:
+        path: /crew
+        operations:
+          list-crew: {method: GET}
+  aggregates:
+  - display: Crew Resolver
+    namespace: crew-resolver
+    flows:
+      resolve-crew-for-ship:
+        description: Resolve crew member names and roles for a given ship
+        semantics: {safe: true}
+        inputParameters:
+          imo: {type: string, description: IMO number}
+        steps:
+          get-ship: {type: call, call: registry.get-ship, with: {imo_number: crew-resolver.imo}}
+          list-crew: {type: call, call: registry.list-crew}
+          resolve-crew: {type: lookup, index: list-crew, match: crewId, lookupValue: $.get-ship.assignedCrew, outputParameters: [fullName, role]}
+        mappings:
+        - {target: imo, value: $.get-ship.imo_number}
+        - {target: specs.name, value: $.get-ship.vessel_name}
+        - {target: crew, value: $.resolve-crew}
+  exposes:
+  - type: mcp
+    namespace: tools
+    port: 3001
+    tools:
+      ship-with-crew:
+        ref: crew-resolver.resolve-crew-for-ship
+"""
+
+
+def test_flows_keyed_steps_and_target_of_later_versions_run_the_same_pipeline():
+    d = Diagnostics()
+    cap = load_text(BETA4, "cap.yaml", None, d)
+    assert not d.errors, [str(x) for x in d.errors]
+    tool = cap.mcp[0].tools[0]
+    assert (tool.description, tool.hints) == ("Resolve crew member names and roles for a given ship", {"readOnly": True, "destructive": False})
+    invocation = compile_plan(cap, resolve_binds(cap, Path.cwd(), allow_missing=True)).mcp[0].tools[0].invocation
+    assert invocation.input_schema == {"type": "object", "properties": {"imo": {"type": "string", "description": "IMO number"}}, "required": ["imo"]}
+    assert call(invocation, FakeRuntime(ROUTES), imo="IMO-1") == {
+        "imo": "IMO-1", "specs": {"name": "Northern Star"},
+        "crew": [{"fullName": "Ann", "role": "captain"}, {"fullName": "Cy", "role": "mate"}]}

@@ -12,6 +12,7 @@ in-process.  The pieces:
 * ``prism`` -- the Stoplight Prism contract mock (tests/node) on a copy of an OpenAPI file.
 * ``echo_upstream`` / ``EchoUpstream`` -- an aiohttp server in a thread that answers every
   method and path with a JSON description of the request it received (scriptable).
+* ``RoutesUpstream`` -- the same server answering fixed JSON (or a handler of yours) per route.
 * ``serve_asgi`` -- run an ASGI app (e.g. a bare MCP server) with uvicorn in a thread.
 * ``mcp_interop`` -- run tests/node/mcp-interop.mjs (TypeScript MCP SDK client) against a URL.
 
@@ -754,6 +755,39 @@ class EchoUpstream:
                 del out_headers[existing]
             out_headers[k] = v
         return web.Response(status=spec.status, body=payload, headers=out_headers)
+
+
+class RoutesUpstream(EchoUpstream):
+    """A fake upstream on a real loopback socket: fixed JSON answers by (method, path), each after
+    ``delay`` seconds; any other request is echoed (EchoUpstream).
+
+    A route may also be an aiohttp handler ``async (request) -> response`` (to stream, to stall).
+    Every request is recorded in ``received`` with ``started`` (and, for fixed answers, ``ended``)
+    times from ``time.monotonic()``, so a test can see which requests overlapped.
+    """
+
+    def __init__(self, routes: Mapping[tuple[str, str], Any], delay: float = 0.0, host: str = LOOPBACK) -> None:
+        super().__init__(host)
+        self.routes = dict(routes)
+        self.delay = delay
+
+    async def _handle(self, request: Any) -> Any:
+        from aiohttp import web
+
+        route = self.routes.get((request.method, request.path))
+        if route is None:
+            return await super()._handle(request)
+        record: dict[str, Any] = {"method": request.method, "path": request.path, "raw_path": request.raw_path,
+                                  "headers": {k.lower(): v for k, v in request.headers.items()}, "started": time.monotonic()}
+        with self._cond:
+            self.received.append(record)
+            self._cond.notify_all()
+        if callable(route):
+            return await route(request)
+        await asyncio.sleep(self.delay)
+        record["ended"] = time.monotonic()
+        status, body = route
+        return web.json_response(body, status=status)
 
 
 @contextlib.contextmanager
