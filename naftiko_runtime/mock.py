@@ -11,15 +11,17 @@ is the same 502 a real upstream's would be.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
+from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, AsyncIterable, AsyncIterator
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from naftiko_runtime.errors import UpstreamTooLarge
 from naftiko_runtime.settings import Settings, size_text
-from naftiko_runtime.upstream.client import Response
+from naftiko_runtime.upstream.client import Response, Streamed
 from naftiko_runtime.upstream.request import Prepared
 
 JSON_CT = "application/json"
@@ -43,6 +45,17 @@ class MockTransport:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self.collections: dict[str, dict[str, dict[str, Any]]] = {}  # insertion order: oldest first
+
+    @contextlib.asynccontextmanager
+    async def stream(self, request: Prepared, body: AsyncIterable[bytes] | None) -> AsyncIterator[Streamed]:
+        """`forward` in mock mode: the body is read whole (it is stored anyway), the answer is one chunk."""
+        raw = b"".join([chunk async for chunk in body]) if body is not None else None
+        answer = await self.send(replace(request, body=raw))
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield answer.body
+
+        yield Streamed(answer.status, [("content-type", answer.content_type or JSON_CT)], chunks())
 
     async def send(self, request: Prepared) -> Response:
         parts = urlsplit(request.url)

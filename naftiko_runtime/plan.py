@@ -41,7 +41,7 @@ from naftiko_runtime.skills import Catalog, resolve
 from naftiko_runtime.settings import Settings
 from naftiko_runtime.shaping import Shaper
 from naftiko_runtime.templates import MISSING, Ref
-from naftiko_runtime.upstream.request import CompileContext, Limit, RequestPlan, Upstream
+from naftiko_runtime.upstream.request import HOP_BY_HOP, CompileContext, ForwardPlan, Limit, RequestPlan, Upstream
 
 _ROUTE_VAR = re.compile(r"\{([^{}/]+)\}")
 INPUT_PREFIXES = ("rest", "tools", "mcp", "inputs")  # `{{tools.x}}` and the like name input x
@@ -60,10 +60,21 @@ class Route:
 
 
 @dataclass(frozen=True)
+class ForwardRoute:
+    """A `forward` resource: what its operations do not serve is proxied to a consumes namespace."""
+
+    path: str  # the resource's route (its operations, if any, are served there)
+    prefix: str  # the route before the capture: the part of the path that is not forwarded
+    capture: str | None  # the trailing `{name}` that captures the rest of the path (any depth)
+    plan: ForwardPlan
+
+
+@dataclass(frozen=True)
 class RestApi:
     exposure: RestExposure
     routes: tuple[Route, ...]
     guard: Guard | None = None
+    forwards: tuple[ForwardRoute, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -294,7 +305,33 @@ class _Compiler:
                 continue
             seen[key] = route
             routes.append(route)
-        return RestApi(exposure, tuple(routes), self._guard(exposure.namespace, exposure.auth))
+        forwards = tuple(f for f in (self._forward(fwd, upstreams) for fwd in exposure.forwards) if f is not None)
+        return RestApi(exposure, tuple(routes), self._guard(exposure.namespace, exposure.auth), forwards)
+
+    def _forward(self, fwd: Forward, upstreams: dict[str, Upstream]) -> ForwardRoute | None:
+        consumes = self.cap.consumes.get(fwd.namespace)
+        if consumes is None:
+            self.diagnostics.error(fwd.pos, f"`forward` of '{fwd.path}': targetNamespace '{fwd.namespace}' names no consumes namespace"
+                                   f"{did_you_mean(fwd.namespace, self.cap.consumes)} (known: {name_list(self.cap.consumes)})", "forward-unresolved")
+            return None
+        upstream = upstreams.get(fwd.namespace)
+        if upstream is None:  # the namespace failed to compile; its own error is already reported
+            return None
+        if upstream.auth.body:
+            self.diagnostics.error(fwd.pos, f"`forward` of '{fwd.path}': the API key of consumes '{fwd.namespace}' goes in the request body, which a forwarded body (streamed as the caller sent it) cannot carry; use a header or query placement", "forward-auth-body")
+            return None
+        ignored = [h for h in fwd.trusted_headers if h.lower() in HOP_BY_HOP]
+        if ignored:
+            self.diagnostics.warning(fwd.pos, f"`forward` of '{fwd.path}': trusted header(s) {', '.join(ignored)} describe the connection, not the request, and are never forwarded", "forward-header-ignored")
+        fixed: dict[str, str] = {}
+        for p in consumes.params:
+            value = self.ctx.template(p.value) if isinstance(p.value, str) else None
+            if p.location == "header" and value is not None and value.is_constant:
+                fixed[p.name] = value.constant()
+        *head, last = fwd.path.rstrip("/").split("/") or [""]
+        capture = last[1:-1] if _ROUTE_VAR.fullmatch(last) else None
+        prefix = "/".join(head) or "/" if capture else fwd.path
+        return ForwardRoute(fwd.path, prefix, capture, ForwardPlan(upstream, fwd.trusted_headers, fixed))
 
     def _mcp(self, exposure: McpExposure, upstreams: dict[str, Upstream]) -> McpApi:
         tools: list[McpTool] = []

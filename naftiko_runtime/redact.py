@@ -68,10 +68,13 @@ def _anchor(secret: str) -> str:
 class Matcher:
     """Masks every form of a fixed set of secrets, in `str` and `bytes`."""
 
-    __slots__ = ("_anchors", "_banchors", "_text", "_bytes")
+    __slots__ = ("_anchors", "_banchors", "_text", "_bytes", "span")
 
     def __init__(self, secrets: Iterable[str]):
         values = sorted({s for s in secrets if len(s) >= MIN_LENGTH})
+        # the longest any spelling can be (a character is at most 12 bytes: 4 UTF-8 bytes
+        # percent-encoded), for masking a stream chunk by chunk
+        self.span = 12 * max((len(v) for v in values), default=0)
         spellings = [pattern(s) for s in sorted(values, key=len, reverse=True)]  # longest first
         anchors = sorted({_anchor(s) for s in values}, key=len)
         # an anchor containing a shorter one is implied by it

@@ -2,17 +2,19 @@
 
 A `Plan` (plan.py) is pure and shared; a `Runtime` is what one process builds from it: one pooled
 transport per consumes namespace (or the shared in-process fake with `--mock`), and the lifecycle
-the health probes report. Pipelines reach upstreams only through `Runtime.send`, the one seam
-where per-process concerns (pools, metrics, tracing) sit.
+the health probes report. Pipelines reach upstreams only through `Runtime.send` (and `forward`
+through `Runtime.stream`), the seam where per-process concerns (pools, metrics, tracing) sit.
 """
 
 from __future__ import annotations
+
+from typing import AsyncContextManager, AsyncIterable
 
 from naftiko_runtime import redact
 from naftiko_runtime.exposes.health import Lifecycle
 from naftiko_runtime.mock import MockTransport
 from naftiko_runtime.plan import Plan
-from naftiko_runtime.upstream.client import HttpTransport, Response, Transport
+from naftiko_runtime.upstream.client import HttpTransport, Response, Streamed, Transport
 from naftiko_runtime.upstream.request import Prepared
 
 
@@ -27,6 +29,10 @@ class Runtime:
 
     async def send(self, namespace: str, request: Prepared) -> Response:
         return await self.transports[namespace].send(request)
+
+    def stream(self, namespace: str, request: Prepared, body: AsyncIterable[bytes] | None) -> AsyncContextManager[Streamed]:
+        """`forward`: the request body streamed up and the answer streamed back (see `Transport.stream`)."""
+        return self.transports[namespace].stream(request, body)
 
     async def close(self) -> None:
         for transport in {id(t): t for t in self.transports.values()}.values():

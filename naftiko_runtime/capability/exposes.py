@@ -91,7 +91,6 @@ class ExposesReader(OrchestrationReader, AdaptersReader):
                 forward = self.forward(res_node, path)
                 if forward is not None:
                     exp.forwards.append(forward)
-                self.d.warning(res_node.key_at("forward"), "`forward` (proxying) is not supported by this runtime yet; this resource serves only its operations", "unsupported-feature")
             for op, opos in self._list(res_node, "operations", f"resource '{path}'"):
                 op_node = self._map(op, "a REST operation", opos)
                 if op_node is None:

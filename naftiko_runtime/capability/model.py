@@ -179,7 +179,7 @@ class Forward:
 
     path: str  # the route as written; a trailing `{name}` segment captures the rest of the path
     namespace: str  # the consumes namespace (`targetNamespace`)
-    pos: Pos
+    pos: Pos  # of `targetNamespace`
     trusted_headers: list[str] = field(default_factory=list)
 
 

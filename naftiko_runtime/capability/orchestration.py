@@ -263,7 +263,7 @@ class OrchestrationReader(ImportReader):
             headers = [str(h) for h in trusted if isinstance(h, (str, int)) and str(h).strip()]
         elif trusted is not None:
             self.d.error(spec.at("trustedHeaders"), f"`forward` of resource '{path}': `trustedHeaders` must be a list of header names, found {kind(trusted)}", "structure")
-        return Forward(path=path, namespace=target, pos=spec.pos, trusted_headers=headers)
+        return Forward(path=path, namespace=target, pos=spec.at("targetNamespace"), trusted_headers=headers)
 
 
 def script_refused(where: str, step: str) -> str:

@@ -104,6 +104,8 @@ def check_route_vars(ctx: Context, out: Diagnostics) -> None:
         if site.action.ref is not None:
             used |= {i.name for i in site.inputs}  # passed to the function, which has its own checks
         used |= _heads(ctx, [o.value for o in _outputs(site.action.outputs)])
+        used |= {ROUTE_VAR.findall(f.path)[-1] for e in ctx.cap.rest if e.namespace == site.namespace
+                 for f in e.forwards if f.path == site.path and ROUTE_VAR.findall(f.path)}  # the rest of a forwarded path
         for var in ROUTE_VAR.findall(site.route):
             if var not in used:
                 out.warning(site.pos, f"{site.label}: path variable {{{var}}} of '{site.route}' is not used by the call ('{site.call_text or 'no call'}' reads none of it), so its value is dropped; pass it with `with: {{{var}: {site.namespace}.{var}}}` or remove it from the path", "path-var-unbound")

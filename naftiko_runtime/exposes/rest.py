@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from naftiko_runtime.errors import InputError, InputProblem, StepFailure, UpstreamFailure
 from naftiko_runtime.exposes.auth import protect
+from naftiko_runtime.exposes.forward import ForwardEndpoint
 from naftiko_runtime.exposes.hosts import is_loopback
 from naftiko_runtime.exposes.cors import CorsPolicy
 from naftiko_runtime.exposes.openapi import openapi_document
@@ -137,15 +138,16 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 class _PathEndpoint:
-    """All methods served on one path."""
+    """All methods served on one path; on a `forward` resource, the others are forwarded."""
 
-    def __init__(self, routes: list[Route], runtime: Runtime):
+    def __init__(self, routes: list[Route], runtime: Runtime, forward: ForwardEndpoint | None = None):
         self.runtime = runtime
         self.routes = {r.method: (r, _Extractor(r.invocation.inputs)) for r in routes}
         if "GET" in self.routes and "HEAD" not in self.routes:
             self.routes["HEAD"] = self.routes["GET"]
         self.allow = ", ".join(sorted(self.routes))
         self.max_body = runtime.plan.settings.max_body_bytes
+        self.forward = forward
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -161,6 +163,8 @@ class _PathEndpoint:
         method = scope["method"]
         entry = self.routes.get(method)
         if entry is None:
+            if self.forward is not None:
+                return await self.forward(scope, receive, send)
             response = problem(405, "Method not allowed", f"{method} is not served on {scope['path']}; allowed: {self.allow}",
                                scope["path"], headers={"Allow": self.allow})
             return await response(scope, receive, send)
@@ -322,9 +326,21 @@ class RestApp:
         by_path: dict[str, list[Route]] = {}
         for route in api.routes:
             by_path.setdefault(route.path, []).append(route)
+        forwards = {f.path: (f, ForwardEndpoint(f, runtime)) for f in api.forwards}
         self.router: Router[Any] = Router()
+        endpoints: dict[str, Any] = {}
         for path, routes in by_path.items():
-            self.router.add(path, _PathEndpoint(routes, runtime))
+            owner = forwards.get(routes[0].operation.path)
+            endpoints[path] = _PathEndpoint(routes, runtime, owner[1] if owner else None)
+            self.router.add(path, endpoints[path])
+        for path, (route, forward) in forwards.items():
+            endpoint = endpoints.get(path, forward)  # the resource's operations first, the rest forwarded
+            if path not in endpoints:
+                self.router.add(path, endpoint)
+            if route.capture is not None:
+                self.router.add_tail(route.prefix, route.capture, endpoint)
+                if route.prefix not in by_path:  # `/prefix` itself: the upstream's base path
+                    self.router.add(route.prefix, forward)
         document = json.dumps(openapi_document(runtime.plan, api), ensure_ascii=False).encode()
         self.router.add("/openapi.json", _Static(document))
 

@@ -4,7 +4,8 @@ A segment trie: literal segments are dict lookups, a `{name}` segment captures o
 segment mixing text and variables (`{tag}.{format}`, `v{n}`) is a small regex. A capability with
 500 operations matches a path as fast as one with 5 (Starlette's router scans a list of regexes
 in order). Literal segments win over patterns, patterns over variables, with backtracking, so
-`/items/search` and `/items/{id}` can both exist.
+`/items/search` and `/items/{id}` can both exist. A prefix may also take every deeper path
+(`add_tail`, for `forward`); it is the last resort at its node.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ _INNER_VAR = re.compile(r"\\\{([^{}/]+)\\\}")
 
 
 class _Node(Generic[T]):
-    __slots__ = ("literal", "patterns", "vars", "target")
+    __slots__ = ("literal", "patterns", "vars", "target", "tail")
 
     def __init__(self) -> None:
         self.literal: dict[str, _Node[T]] = {}
         self.patterns: list[tuple[re.Pattern[str], list[str], _Node[T]]] = []
         self.vars: list[tuple[str, _Node[T]]] = []
         self.target: T | None = None
+        self.tail: tuple[str, T] | None = None  # matches one or more further segments, joined under this name
 
 
 class Router(Generic[T]):
@@ -38,6 +40,14 @@ class Router(Generic[T]):
         segments = _split(template)
         if not any("{" in s for s in segments):
             self._static["/" + "/".join(segments)] = target
+        self._node(segments).target = target
+
+    def add_tail(self, prefix: str, name: str, target: T) -> None:
+        """`prefix/...`: any path with one or more segments after `prefix` (whose variables and
+        patterns match as in `add`), when no other route matches it; the rest is `params[name]`."""
+        self._node(_split(prefix)).tail = (name, target)
+
+    def _node(self, segments: list[str]) -> _Node[T]:
         node = self._root
         for segment in segments:
             m = _VAR.match(segment)
@@ -47,7 +57,7 @@ class Router(Generic[T]):
                 node = _pattern_child(node, segment)
             else:
                 node = node.literal.setdefault(segment, _Node())
-        node.target = target
+        return node
 
     def match(self, path: str) -> tuple[T, dict[str, str]] | None:
         static = self._static.get(path.rstrip("/") or "/")
@@ -111,4 +121,8 @@ def _walk(node: _Node[T], segments: list[str], i: int, params: dict[str, str]) -
         if found is not None:
             params[name] = segment
             return found
+    if node.tail is not None:
+        name, target = node.tail
+        params[name] = "/".join(segments[i:])
+        return target
     return None

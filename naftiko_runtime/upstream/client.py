@@ -27,6 +27,7 @@ errors mapped onto errors.py's `UpstreamFailure` subclasses) and inherits the re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import logging
 import os
@@ -35,7 +36,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Mapping, Protocol
+from typing import Any, AsyncContextManager, AsyncIterable, AsyncIterator, Mapping, Protocol
 
 from pyreqwest import exceptions as rq
 from pyreqwest.client import Client, ClientBuilder
@@ -73,8 +74,25 @@ class Response:
     headers: Mapping[str, str] = field(default_factory=dict)  # the upstream's own (case-insensitive) headers
 
 
+@dataclass
+class Streamed:
+    """An answer whose body is passed on chunk by chunk (`forward`), never held whole.
+
+    `chunks` stops with UpstreamTooLarge past `max_response_bytes`; `headers` are the upstream's,
+    as (lower-case name, value) pairs, less `content-length` when the body is rewritten on the way.
+    """
+
+    status: int
+    headers: list[tuple[str, str]]
+    chunks: AsyncIterator[bytes]
+
+
 class Transport(Protocol):
     async def send(self, request: Prepared) -> Response: ...
+
+    def stream(self, request: Prepared, body: AsyncIterable[bytes] | None) -> AsyncContextManager[Streamed]:
+        """One attempt (a streamed body cannot be sent twice), its body streamed both ways."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -201,23 +219,76 @@ class HttpTransport:
                 headers = resp.headers
                 body = await self._read(headers, resp, request.limit)
                 return self._masked(resp.status, body, headers)
-        except rq.PoolTimeoutError:
-            n = s.max_connections
-            raise UpstreamBusy(self.namespace, f"all {n} connection slot(s) stayed in use for {s.connect:g}s") from None
-        except rq.RequestTimeoutError as exc:
-            if time.monotonic() - started >= (s.timeout if first else remaining) - 0.01:
-                raise UpstreamTimeout(self.namespace, f"no complete answer within {s.timeout:g}s (total timeout)") from None
+        except rq.RequestError as exc:
+            raise self._failure(exc, time.monotonic() - started, s.timeout if first else remaining) from None
+
+    def _failure(self, exc: rq.RequestError, elapsed: float, budget: float) -> UpstreamFailure:
+        """The client's error as the runtime's, naming the upstream (and never its URL)."""
+        s = self.settings
+        if isinstance(exc, rq.PoolTimeoutError):
+            return UpstreamBusy(self.namespace, f"all {s.max_connections} connection slot(s) stayed in use for {s.connect:g}s")
+        if isinstance(exc, rq.RequestTimeoutError):
+            if elapsed >= budget - 0.01:
+                return UpstreamTimeout(self.namespace, f"no complete answer within {s.timeout:g}s (total timeout)")
             if _connecting(exc):
-                raise UpstreamTimeout(self.namespace, f"no connection within {s.connect:g}s (connect timeout)", retryable=True) from None
-            raise UpstreamTimeout(self.namespace, f"no data for {s.read:g}s (read timeout)") from None
-        except rq.ReadError:
-            raise UpstreamBadResponse(self.namespace, "the response body was cut off", retryable=True) from None
-        except rq.ConnectError as exc:
-            raise UpstreamUnreachable(self.namespace, f"connection failed ({_cause(exc)})", retryable=True) from None
-        except (rq.NetworkError, rq.ClientClosedError) as exc:
-            raise UpstreamUnreachable(self.namespace, f"connection lost ({_cause(exc)})", retryable=True) from None
-        except rq.RequestError as exc:  # an answer that is not HTTP (bad status line, headers...)
-            raise UpstreamBadResponse(self.namespace, f"not a valid HTTP response ({_cause(exc)})") from None
+                return UpstreamTimeout(self.namespace, f"no connection within {s.connect:g}s (connect timeout)", retryable=True)
+            return UpstreamTimeout(self.namespace, f"no data for {s.read:g}s (read timeout)")
+        if isinstance(exc, rq.ReadError):
+            return UpstreamBadResponse(self.namespace, "the response body was cut off", retryable=True)
+        if isinstance(exc, rq.ConnectError):
+            return UpstreamUnreachable(self.namespace, f"connection failed ({_cause(exc)})", retryable=True)
+        if isinstance(exc, (rq.NetworkError, rq.ClientClosedError)):
+            return UpstreamUnreachable(self.namespace, f"connection lost ({_cause(exc)})", retryable=True)
+        return UpstreamBadResponse(self.namespace, f"not a valid HTTP response ({_cause(exc)})")  # bad status line, headers...
+
+    @contextlib.asynccontextmanager
+    async def stream(self, request: Prepared, body: AsyncIterable[bytes] | None) -> AsyncIterator[Streamed]:
+        """One attempt with the request body streamed up and the answer streamed back (no retry:
+        the body is gone once sent). The total timeout covers the whole exchange."""
+        try:
+            builder = (self._client or self._open()).request(request.method, _wire_url(request.url)).headers(request.headers)
+        except ValueError:  # its message quotes the value, which may be a credential
+            raise InputError.one("headers", "header", "a header value holds a character HTTP does not allow; nothing was sent") from None
+        if body is not None:
+            builder = builder.body_stream(body)
+        started = time.monotonic()
+        try:
+            async with builder.build_streamed() as resp:
+                try:
+                    pairs = list(resp.headers.items())
+                except ValueError:  # a value outside visible ASCII
+                    pairs = list(self._readable(resp.headers).items())
+                matcher = redact.REGISTRY.credentials
+                headers = [(k.lower(), matcher.mask_text(v) if matcher else v) for k, v in pairs]
+                length = next((v for k, v in headers if k == "content-length"), None)
+                if length is not None and length.isdigit() and int(length) > self.settings.max_response_bytes:
+                    raise UpstreamTooLarge(self.namespace, f"{int(length):,} bytes, over the {size_text(self.settings.max_response_bytes)} limit")
+                scrub = bool(matcher) and _textual(headers)
+                if scrub:  # masking a credential changes the length
+                    headers = [(k, v) for k, v in headers if k != "content-length"]
+                yield Streamed(resp.status, headers, self._chunks(resp, matcher if scrub else None))
+        except rq.RequestError as exc:
+            raise self._failure(exc, time.monotonic() - started, self.settings.timeout) from None
+
+    async def _chunks(self, resp: Any, matcher: redact.Matcher | None) -> AsyncIterator[bytes]:
+        """The body as it arrives, under the cap; credentials masked even across chunk boundaries
+        (the last `matcher.span` bytes wait for the next chunk: a secret may straddle two)."""
+        limit, size = self.settings.max_response_bytes, 0
+        held = b""
+        reader = resp.body_reader
+        while (chunk := await reader.read_chunk()) is not None:
+            size += len(chunk)
+            if size > limit:
+                raise UpstreamTooLarge(self.namespace, f"body over the {size_text(limit)} limit")
+            if matcher is None:
+                yield bytes(chunk)
+                continue
+            held = matcher.mask_bytes(held + bytes(chunk))
+            if len(held) > matcher.span:
+                out, held = held[: len(held) - matcher.span], held[len(held) - matcher.span:]
+                yield out
+        if held:
+            yield held
 
     async def _read(self, headers: Mapping[str, str], resp: Any, cap: Limit | None = None) -> bytes:
         """The decoded body, refused as soon as it passes the cap (decoded bytes, any encoding).
@@ -278,6 +349,18 @@ class HttpTransport:
         if self._client is not None:
             await self._client.close()
             self._client = None
+
+
+_TEXT_TYPES = re.compile(r"^(text/|application/([\w.+-]*\+)?(json|xml|javascript|x-www-form-urlencoded)\b)", re.IGNORECASE)
+
+
+def _textual(headers: list[tuple[str, str]]) -> bool:
+    """Whether a streamed answer is text an echoed credential could be read in: not encoded
+    (compressed bytes are passed as they are) and of a text media type. Other bodies (files,
+    images) pass byte for byte, with their length."""
+    kind = next((v for k, v in headers if k == "content-type"), "")
+    encoded = any(k == "content-encoding" and v.strip().lower() != "identity" for k, v in headers)
+    return not encoded and bool(_TEXT_TYPES.match(kind.strip()))
 
 
 def _wire_url(text: str) -> Url:

@@ -16,7 +16,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 from naftiko_runtime.binds import BoundValues
 from naftiko_runtime.errors import CompileError, InputError
@@ -311,11 +311,63 @@ class RequestPlan:
             if not _present(value) or to_text(value) == "":
                 raise InputError.one(part.text, "path", f"is required to build the upstream URL of '{self.namespace}.{self.operation}'")
             text = to_text(value)
-            if _DOT_SEGMENT.search(text):  # also `../x`, `..\\x`: an upstream that decodes %2F must not walk up
-                raise InputError.one(part.text, "path", f"'{text[:40]}' is not allowed as a path value (a '.' or '..' segment)")
             path_values.append(text)
-            out.append(quote(text, safe=""))
+            out.append(path_segment(part.text, text))
         return "".join(out)
+
+
+def path_segment(name: str, text: str, safe: str = "") -> str:
+    """A path value from a caller as one encoded segment. A `.`/`..` segment is a 400, also inside
+    the value (`../x`, `..\\x`): an upstream that decodes %2F must not walk up the base path."""
+    if _DOT_SEGMENT.search(text):
+        raise InputError.one(name, "path", f"'{text[:40]}' is not allowed as a path value (a '.' or '..' segment)")
+    return quote(text, safe=safe)
+
+
+# `forward`: headers that describe one connection, not the request, never go upstream from a caller
+# (RFC 9110 7.6.1), nor do the ones the client computes itself.
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+                        "trailers", "transfer-encoding", "upgrade", "host", "content-length"})
+_PCHAR = "!$&'()*+,;=:@"  # sub-delims and `:@`: left as they are in forwarded path segments
+
+
+class ForwardPlan:
+    """A `forward` resource compiled: requests it proxies keep their method, remaining path,
+    query string and body; of the caller's headers only the trusted ones go upstream, then the
+    consumed namespace's fixed headers and credentials (which win)."""
+
+    def __init__(self, upstream: Upstream, trusted: list[str], fixed_headers: dict[str, str]):
+        self.namespace = upstream.namespace
+        self.base_url = upstream.base_url
+        self.trusted = frozenset(h.lower() for h in trusted) - HOP_BY_HOP
+        self.headers = {**fixed_headers, **upstream.auth.headers}
+        self.query = "&".join(upstream.auth.query)
+        self.cookies = "; ".join(upstream.auth.cookies)
+
+    def prepare(self, method: str, segments: list[str], query: str, headers: list[tuple[bytes, bytes]]) -> Prepared:
+        """`segments` are the raw (percent-encoded) path segments after the route's prefix."""
+        path = "".join("/" + path_segment("path", unquote(seg), _PCHAR) for seg in segments)
+        query = "&".join(q for q in (wire_form(query, query=True), self.query) if q)
+        out: dict[str, str] = {}
+        accept_encoding = "identity"  # the answer is passed through undecoded: only what the caller reads
+        for raw_name, raw_value in headers:
+            name = raw_name.decode("latin-1")
+            if name in ("content-type", "accept-encoding") or name in self.trusted:
+                value = raw_value.decode("latin-1")
+                if name == "accept-encoding":
+                    accept_encoding = value
+                elif name in out:
+                    out[name] = out[name] + (", " if name != "cookie" else "; ") + value
+                else:
+                    out[name] = value
+        out["accept-encoding"] = accept_encoding
+        if self.cookies:
+            out["cookie"] = f"{out['cookie']}; {self.cookies}" if "cookie" in out else self.cookies
+        for name, value in self.headers.items():
+            out.pop(name.lower(), None)
+            out[name] = value
+        url = self.base_url + path + ("?" + query if query else "")
+        return Prepared(method, url, out, None, [unquote(s) for s in segments], len(segments) > 1)
 
 
 def _query_pair(name: str, value: Any) -> str:

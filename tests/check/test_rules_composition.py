@@ -12,7 +12,7 @@ from naftiko_runtime.capability.diagnostics import Diagnostics
 from naftiko_runtime.capability.load import load_capability
 from naftiko_runtime.errors import CapabilityError
 from naftiko_runtime.plan import compile_plan
-from tests.check.test_rules import check, doc, found, line_of, rest, tool
+from tests.check.test_rules import check, consumes, doc, found, line_of, rest, tool
 
 STEPS = [
     {"name": "list", "type": "call", "call": "api.list-items", "with": {"limit": 10}},
@@ -163,3 +163,34 @@ def test_steps_next_to_a_call_are_ignored_with_a_warning(tmp_path):
     [w] = found(diags, "steps-ignored", "warning")
     assert "`steps` ignored: `call` is set" in w.message
     assert not run_refuses(tmp_path, text)
+
+
+def with_forward(d: dict, target: str = "api", trusted: list[str] | None = None) -> dict:
+    rest(d)["resources"].append({"path": "/proxy/{{path}}", "forward": {"targetNamespace": target, "trustedHeaders": trusted or ["X-Request-Id"]}})
+    return d
+
+
+def test_a_forward_written_right_is_clean(tmp_path):
+    diags, text = check(tmp_path, with_forward(doc()))
+    assert [str(x) for x in diags if x.severity != "note"] == []
+    assert not run_refuses(tmp_path, text)
+
+
+def test_a_forward_to_no_consumes_namespace_is_an_error_with_did_you_mean(tmp_path):
+    diags, text = check(tmp_path, with_forward(doc(), target="apii"))
+    [err] = found(diags, "forward-unresolved", "error")
+    assert "targetNamespace 'apii' names no consumes namespace; did you mean 'api'?" in err.message
+    assert err.pos.line == line_of(text, "targetNamespace: apii")
+    assert run_refuses(tmp_path, text)
+
+
+def test_connection_headers_are_never_trusted_and_body_credentials_cannot_be_forwarded(tmp_path):
+    diags, text = check(tmp_path, with_forward(doc(), trusted=["X-Request-Id", "Connection", "Host"]))
+    [w] = found(diags, "forward-header-ignored", "warning")
+    assert "Connection, Host describe the connection" in w.message
+    assert not run_refuses(tmp_path, text)
+    d = with_forward(doc())
+    consumes(d)["authentication"] = {"type": "apikey", "key": "api_key", "value": "{{API_TOKEN}}", "placement": "body"}
+    diags, text = check(tmp_path, d)
+    [err] = found(diags, "forward-auth-body", "error")
+    assert "goes in the request body" in err.message and run_refuses(tmp_path, text)

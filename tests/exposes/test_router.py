@@ -38,3 +38,14 @@ def test_segments_mixing_text_and_variables():
 def test_many_routes_match_the_last_one():
     r = build(*[f"/v1/r{k}/session/{{id}}" for k in range(500)])
     assert r.match("/v1/r499/session/z") == ("/v1/r499/session/{id}", {"id": "z"})
+
+
+def test_a_tail_takes_any_deeper_path_only_when_nothing_else_matches():
+    r = build("/proxy/{path}", "/proxy/special/x", "/{tenant}/files")
+    r.add_tail("/proxy", "path", "forward")
+    r.add_tail("/{tenant}/files", "rest", "files")
+    assert r.match("/proxy/a") == ("/proxy/{path}", {"path": "a"})
+    assert r.match("/proxy/special/x") == ("/proxy/special/x", {})
+    assert r.match("/proxy/special/y/z") == ("forward", {"path": "special/y/z"})
+    assert r.match("/acme/files/a/b.txt") == ("files", {"tenant": "acme", "rest": "a/b.txt"})
+    assert r.match("/proxy") is None
