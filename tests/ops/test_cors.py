@@ -133,3 +133,32 @@ def test_cors_mistakes_are_errors_with_positions():
         "cap.yaml:26:20: error: exposure 'api': cors: `credentials` must be true or false [cors]",
         "cap.yaml:25:15: error: exposure 'api': cors: `maxAge` must be a whole number of seconds >= 0, got 'soon' [cors]",
     ]
+
+
+def test_on_a_published_listener_other_origins_are_served_without_cors_headers():
+    """With --host (no loopback checks) the CORS middleware alone decides: a request of another
+    origin is served without `Access-Control-*` headers, its preflight refused naming the origin."""
+    import asyncio
+
+    import httpx
+
+    from naftiko_runtime.capability.model import Cors
+    from naftiko_runtime.capability.diagnostics import Pos
+    from naftiko_runtime.exposes.cors import CorsMiddleware, CorsPolicy
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    policy = CorsPolicy(Cors(origins=["https://portal.example.com"], pos=Pos("cap.yaml")), {"GET"})
+
+    async def calls():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(CorsMiddleware(app, policy)), base_url="http://gw") as client:
+            served = await client.get("/x", headers={"Origin": "https://evil.example"})
+            refused = await client.options("/x", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
+            return served, refused
+
+    served, refused = asyncio.run(calls())
+    assert served.status_code == 200 and cors_headers(served) == {} and served.headers["vary"] == "Origin"
+    assert refused.status_code == 403 and cors_headers(refused) == {}
+    assert refused.json()["detail"] == "origin https://evil.example is not allowed to call this API from a browser"
