@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
 from naftiko_runtime.binds import bind_files, resolve_binds
-from naftiko_runtime.capability.diagnostics import Diagnostic, Diagnostics
+from naftiko_runtime.capability.diagnostics import Diagnostic, Diagnostics, Pos
+from naftiko_runtime.capability.model import ControlExposure
 from naftiko_runtime.capability.load import FileLoader, display_path
 from naftiko_runtime.check.files import select
 from naftiko_runtime.errors import BindError, BuildError, CapabilityError, StartupError, UsageError
@@ -25,13 +26,15 @@ log = logging.getLogger("naftiko")
 
 def build_plans(paths: Sequence[str | Path], settings: Settings | None = None, *, mock: bool = False,
                 base_uris: Mapping[str, str] | None = None,
-                on_secrets: Callable[[list[str]], None] | None = None, quiet: bool = False) -> list[Plan]:
+                on_secrets: Callable[[list[str]], None] | None = None, quiet: bool = False,
+                control_port: int | None = None) -> list[Plan]:
     """Every capability of PATHS (files, or directories searched like `naftiko validate` does).
 
     A file found in a directory that exposes nothing (a shared consumes file others import) is
     skipped. Every file is built even when one fails, so one run lists every problem: BuildError
     pairs each failing file with its error. `quiet` logs warnings at debug level (a worker
-    rebuilding what its supervisor already checked and reported).
+    rebuilding what its supervisor already checked and reported). `control_port` (`--control-port`)
+    goes to the first file: one control port serves the process.
     """
     selection = select([str(p) for p in paths])
     if selection.problems:
@@ -46,10 +49,10 @@ def build_plans(paths: Sequence[str | Path], settings: Settings | None = None, *
         if on_secrets is not None:
             on_secrets(list(secrets))
 
-    for file in selection.files:
+    for index, file in enumerate(selection.files):
         try:
             plan = build_plan(file, settings, mock=mock, base_uris=base_uris, on_secrets=collect, quiet=quiet,
-                              skip_empty=file.resolve() not in named)
+                              skip_empty=file.resolve() not in named, control_port=control_port if index == 0 else None)
         except (CapabilityError, BindError) as exc:
             failures.append((display_path(file), exc))
             continue
@@ -65,13 +68,14 @@ def build_plans(paths: Sequence[str | Path], settings: Settings | None = None, *
 
 def build_plan(path: Path, settings: Settings | None = None, *, mock: bool = False,
                base_uris: Mapping[str, str] | None = None, on_secrets: Callable[[list[str]], None] | None = None,
-               quiet: bool = False, skip_empty: bool = False) -> Plan | None:
+               quiet: bool = False, skip_empty: bool = False, control_port: int | None = None) -> Plan | None:
     """Load, bind and compile one file. Raises CapabilityError or BindError (StartupError).
 
     Warnings are logged as they are found (notes at debug level); `on_secrets` receives the bind
     values as soon as they are read, so nothing logged after that can show one. `base_uris` may
     name namespaces of other files (build_plans checks that each names one somewhere). None only
-    with `skip_empty`, for a file that exposes nothing.
+    with `skip_empty`, for a file that exposes nothing. `control_port` is the port of the file's
+    control exposure, or adds one with the spec's defaults to a file that declares none.
     """
     diagnostics = Diagnostics()
     loader = FileLoader(diagnostics)
@@ -79,6 +83,8 @@ def build_plan(path: Path, settings: Settings | None = None, *, mock: bool = Fal
     log_findings(diagnostics, quiet)
     if cap is None or diagnostics.errors:
         raise CapabilityError(diagnostics.errors or list(diagnostics)[:1])
+    if control_port is not None:
+        cap.control = dataclasses.replace(cap.control, port=control_port) if cap.control else ControlExposure(Pos("--control-port"), control_port)
     if skip_empty and not cap.exposure_namespaces():
         log.debug("%s exposes nothing (a shared consumes file?); not served", cap.file)
         return None

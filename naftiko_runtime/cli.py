@@ -23,11 +23,15 @@ def _pair(text: str, what: str) -> tuple[str, str]:
     return name, value
 
 
-def _port_pair(text: str) -> tuple[str, int]:
-    name, value = _pair(text, "PORT")
+def _port(value: str) -> int:
     if not value.isdigit() or not 0 <= int(value) <= 65535:
         raise argparse.ArgumentTypeError(f"'{value}' is not a TCP port number")
-    return name, int(value)
+    return int(value)
+
+
+def _port_pair(text: str) -> tuple[str, int]:
+    name, value = _pair(text, "PORT")
+    return name, _port(value)
 
 
 def _workers(text: str) -> int:
@@ -56,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--access-log", action="store_true", help="log one line per request")
     run.add_argument("--mock", action="store_true", help="replace every upstream by an in-process stateful fake (no network, no API keys)")
     run.add_argument("--stdio", action="store_true", help="serve the file's MCP exposure on stdin/stdout instead of HTTP")
+    run.add_argument("--control-port", type=_port, default=None, metavar="PORT",
+                     help="serve the control port (health, status, metrics, traces) here; adds a control exposure to a file that has none")
     run.add_argument("--workers", type=_workers, default=1, metavar="N|auto", help="worker processes serving the same ports (auto: one per available core; default 1)")
     run.add_argument("--reload", action="store_true", help="watch the files (capabilities, imports, bind files, TLS files) and swap in each clean new version without closing a listener; SIGHUP does the same")
     run.add_argument("--ssl-certfile", type=Path, default=None, metavar="FILE", help="serve every listener over TLS with this PEM certificate (chain)")
@@ -118,7 +124,8 @@ def run_command(args: argparse.Namespace) -> int:
         set_secrets(handler, sorted(secrets))
 
     def rebuild(quiet: bool = False):
-        return build_plans(args.files, settings, mock=args.mock, base_uris=dict(args.base_uri), on_secrets=remember, quiet=quiet)
+        return build_plans(args.files, settings, mock=args.mock, base_uris=dict(args.base_uri), on_secrets=remember, quiet=quiet,
+                           control_port=args.control_port)
 
     try:
         tls = _tls(args)
@@ -167,13 +174,20 @@ def _run_stdio(plans, paths: list[str]) -> int:
     if len(stdio) != 1:
         return _refuse(paths, f"--stdio needs exactly one MCP exposure; {'these files have' if len(plans) > 1 else 'this file has'} {len(stdio)}", 2)
     from naftiko_runtime.exposes.mcp import serve_stdio
+    from naftiko_runtime.observability import Observability
     from naftiko_runtime.runtime import Runtime
 
     plan = next(plan for plan in plans if plan.mcp)
-    return _run_loop(serve_stdio(Runtime(plan), stdio[0]))
+    observability = Observability.for_plans(plans)  # traces to an OTLP endpoint; no control port on stdio
+    try:
+        return _run_loop(serve_stdio(Runtime(plan, observability=observability), stdio[0]))
+    finally:
+        if observability is not None:
+            observability.shutdown()
 
 
 def _run_http(plans, options, args: argparse.Namespace, rebuild) -> int:
+    from naftiko_runtime.observability import Observability
     from naftiko_runtime.reload import Watcher
     from naftiko_runtime.server import Server, layout
 
@@ -183,8 +197,6 @@ def _run_http(plans, options, args: argparse.Namespace, rebuild) -> int:
     if problems:
         return _refuse(args.files, f"{len(problems)} problem(s); nothing is served.")
     for plan in plans:
-        if plan.cap.control is not None:
-            _print("naftiko: the control exposure is not served by this runtime yet; the others run")
         for api in plan.mcp:
             if api.exposure.transport == "stdio":
                 _print(f"naftiko: MCP exposure '{api.exposure.namespace}' uses stdio; run `naftiko run {plan.cap.file} --stdio` to serve it")
@@ -197,6 +209,8 @@ def _run_http(plans, options, args: argparse.Namespace, rebuild) -> int:
             _print(f"naftiko: REST '{listener.namespace}' on {listener.url} ({listener.routes} routes; OpenAPI at {listener.url}/openapi.json){suffix}")
         elif listener.kind == "skill":
             _print(f"naftiko: skills '{listener.namespace}' on {listener.url}/skills")
+        elif listener.kind == "control":
+            _print(f"naftiko: control port on {listener.url} (/health/ready, /metrics, /traces)")
         else:
             _print(f"naftiko: MCP '{listener.namespace}' on {listener.url}/mcp (streamable HTTP){suffix}")
 
@@ -207,15 +221,24 @@ def _run_http(plans, options, args: argparse.Namespace, rebuild) -> int:
     try:
         if args.workers > 1:
             return _supervise(args.workers, plans, listeners, options, rebuild, watch, announce, args.mock)
-        server = Server(options, announce, rebuild=rebuild, watch=watch)
-        return _run_loop(server.run(plans, listeners))
+        return _serve(Server(options, announce, rebuild=rebuild, watch=watch, observability=Observability.for_plans(plans)), plans, listeners)
     except OSError as exc:
         return _refuse(args.files, str(exc))
+
+
+def _serve(server, plans, listeners) -> int:
+    """Run one server; spans still buffered are exported when it stops."""
+    try:
+        return _run_loop(server.run(plans, listeners))
+    finally:
+        if server.observability is not None:
+            server.observability.shutdown()
 
 
 def _supervise(count: int, plans, listeners, options, rebuild, watch, announce, mock: bool) -> int:
     """--workers N: the supervisor forks N workers; each runs a `Server` on its own sockets."""
     from naftiko_runtime.exposes.health import Lifecycle
+    from naftiko_runtime.observability import Observability
     from naftiko_runtime.server import Server
     from naftiko_runtime.workers import Supervisor
 
@@ -225,8 +248,9 @@ def _supervise(count: int, plans, listeners, options, rebuild, watch, announce, 
     def serve(slot: int, board, plans, listeners) -> int:
         server = Server(options, announce if slot == 0 else (lambda listener: None),
                         lifecycle=Lifecycle(peers=board.all_ready), rebuild=lambda: rebuild(quiet=True),
-                        on_ready=lambda: board.set(slot, True))
-        return _run_loop(server.run(plans, listeners))
+                        on_ready=lambda: board.set(slot, True),
+                        observability=Observability.for_plans(plans))  # per worker, after the fork
+        return _serve(server, plans, listeners)
 
     return Supervisor(count, serve, plans, listeners, options, rebuild, watch).run()
 

@@ -244,7 +244,7 @@ class Orchestration:
             await self._concurrently(run, x.runtime)
         else:
             for step in self.steps:
-                await step.run(run, x.runtime)
+                await x.runtime.step(step, run)
         result = self.mappings.build(run.outputs)
         if result:
             return Outcome(200, b"", JSON_CT, result)
@@ -271,7 +271,7 @@ class Orchestration:
 async def _after(waits: list["asyncio.Future[None]"], step: StepStage, run: _Run, runtime: "Runtime") -> None:
     for wait in waits:
         await wait  # a failed step fails the steps that read it
-    await step.run(run, runtime)
+    await runtime.step(step, run)
 
 
 def _can_overlap(steps: tuple[StepStage, ...]) -> bool:

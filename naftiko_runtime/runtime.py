@@ -8,7 +8,7 @@ through `Runtime.stream`), the seam where per-process concerns (pools, metrics, 
 
 from __future__ import annotations
 
-from typing import AsyncContextManager, AsyncIterable
+from typing import TYPE_CHECKING, Any, AsyncContextManager, AsyncIterable
 
 from naftiko_runtime import redact
 from naftiko_runtime.exposes.health import Lifecycle
@@ -17,18 +17,33 @@ from naftiko_runtime.plan import Plan
 from naftiko_runtime.upstream.client import HttpTransport, Response, Streamed, Transport
 from naftiko_runtime.upstream.request import Prepared
 
+if TYPE_CHECKING:
+    from naftiko_runtime.observability import Observability
+
 
 class Runtime:
     """One process's live state for a plan."""
 
-    def __init__(self, plan: Plan, lifecycle: Lifecycle | None = None, previous: "Runtime | None" = None):
+    def __init__(self, plan: Plan, lifecycle: Lifecycle | None = None, previous: "Runtime | None" = None,
+                 observability: "Observability | None" = None):
         self.plan = plan
         redact.register(*plan.credentials)  # masked in answers, MCP results and logs from now on
         self.lifecycle = lifecycle or Lifecycle()  # the process's: moved by the server, reported by the probes
         self.transports: dict[str, Transport] = _transports(plan, previous)
+        self.observability = observability  # the process's metrics and traces; None: nothing is wrapped
+        if observability is not None:
+            self.send = observability.wrap_send(self.send)  # type: ignore[method-assign]
+            self.step = observability.wrap_step(self.step)  # type: ignore[method-assign]
+            for transport in self.transports.values():
+                if isinstance(transport, HttpTransport):
+                    transport.on_retry = observability.on_retry
 
     async def send(self, namespace: str, request: Prepared) -> Response:
         return await self.transports[namespace].send(request)
+
+    async def step(self, stage: Any, run: Any) -> None:
+        """One orchestration step (orchestration.py): the seam where step metrics and spans sit."""
+        await stage.run(run, self)
 
     def stream(self, namespace: str, request: Prepared, body: AsyncIterable[bytes] | None) -> AsyncContextManager[Streamed]:
         """`forward`: the request body streamed up and the answer streamed back (see `Transport.stream`)."""

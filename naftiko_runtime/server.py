@@ -36,13 +36,13 @@ from naftiko_runtime.connections import ConnectionLimits, default_max_clients, p
 from naftiko_runtime.capability.diagnostics import Pos
 from naftiko_runtime.errors import StartupError
 from naftiko_runtime.exposes.health import Lifecycle
-from naftiko_runtime.plan import McpApi, Plan, RestApi, SkillApi
+from naftiko_runtime.plan import ControlApi, McpApi, Plan, RestApi, SkillApi
 from naftiko_runtime.runtime import Runtime
 from naftiko_runtime.tls import Tls
 
 log = logging.getLogger("naftiko")
 MCP_MODULE = "naftiko_runtime.exposes.mcp"
-KINDS = {"rest": "REST", "mcp": "MCP", "skill": "skill"}  # how messages name a listener's kind
+KINDS = {"rest": "REST", "mcp": "MCP", "skill": "skill", "control": "control"}  # how messages name a listener's kind
 
 IDLE_LINGER = 1.0  # seconds an idle keep-alive connection stays open once a stop begins
 _TICK = 0.05
@@ -89,14 +89,15 @@ class _Server(uvicorn.Server):
 class Listener:
     """One exposure of one plan, served on one port."""
 
-    kind: str  # rest | mcp | skill
+    kind: str  # rest | mcp | skill | control
     namespace: str
     host: str
     port: int
     pos: Pos  # the exposure in its file, for messages
     plan: Plan
-    api: RestApi | McpApi | SkillApi
+    api: RestApi | McpApi | SkillApi | ControlApi
     scheme: str = "http"
+    started: bool = False  # serving: what the control port's readiness reports per adapter
 
     @property
     def url(self) -> str:
@@ -144,6 +145,17 @@ def layout(plans: list[Plan], options: ServeOptions) -> tuple[list[Listener], li
                 problems.append(f"{exposure.pos}: {KINDS[kind]} exposure '{ns}' has no port; pass --port {ns}=PORT")
                 continue
             listeners.append(Listener(kind, ns, host, port, exposure.pos, plan, api, scheme))
+    controls = [(plan, plan.control) for plan in plans if plan.control is not None]
+    for plan, control in controls[1:]:
+        problems.append(f"{control.exposure.pos}: a second control exposure (the first is at {controls[0][1].exposure.pos}); "
+                        "one control port serves the process")
+    if controls:
+        plan, control = controls[0]
+        if control.exposure.port is None:
+            problems.append(f"{control.exposure.pos}: the control exposure has no port; pass --control-port PORT")
+        else:
+            listeners.insert(0, Listener("control", control.exposure.namespace, host, control.exposure.port, control.exposure.pos,
+                                         plan, control, scheme))
     for ns in options.ports:
         if len(owners.get(ns, [])) > 1:
             problems.append(f"--port {ns}=...: exposure namespace '{ns}' is declared at {' and at '.join(str(p) for p in owners[ns])}; rename one to tell them apart")
@@ -153,7 +165,7 @@ def layout(plans: list[Plan], options: ServeOptions) -> tuple[list[Listener], li
         if listener.port and other is not None:
             problems.append(f"{listener.pos}: {KINDS[listener.kind]} exposure '{listener.namespace}' and {other.pos}: "
                             f"{KINDS[other.kind]} exposure '{other.namespace}' both use port {listener.port}; "
-                            f"change one `port:` or pass --port {listener.namespace}=PORT")
+                            f"change one `port:` or pass {'--control-port PORT' if listener.kind == 'control' else f'--port {listener.namespace}=PORT'}")
         seen.setdefault(listener.port, listener)
     return listeners, problems
 
@@ -201,9 +213,11 @@ class Version:
     to reach zero before ending the apps' lifespans and closing the upstream connections.
     """
 
-    def __init__(self, plans: list[Plan], listeners: list[Listener], lifecycle: Lifecycle, previous: "Version | None" = None):
+    def __init__(self, plans: list[Plan], listeners: list[Listener], lifecycle: Lifecycle, previous: "Version | None" = None,
+                 observability: Any = None):
         before = {rt.plan.cap.file: rt for rt in previous.runtimes.values()} if previous else {}
-        self.runtimes = {id(plan): Runtime(plan, lifecycle, before.get(plan.cap.file)) for plan in plans}
+        self.runtimes = {id(plan): Runtime(plan, lifecycle, before.get(plan.cap.file), observability) for plan in plans}
+        self.observability = observability  # the process's (observability/), shared by every version
         self.listeners = listeners
         self.apps: dict[int, ASGIApp] = {}  # port -> app
         self.active = 0
@@ -222,9 +236,16 @@ class Version:
                 from naftiko_runtime.exposes.skill import build_app as build_skill
 
                 self.apps[listener.port] = build_skill(runtime, listener.api)  # type: ignore[arg-type]
+            elif listener.kind == "control":
+                from naftiko_runtime.exposes.control import build_app as build_control
+
+                self.apps[listener.port] = build_control(runtime, listener.api, self.listeners)  # type: ignore[arg-type]
+                continue
             else:
                 mcp = importlib.import_module(MCP_MODULE)
                 self.apps[listener.port] = mcp.build_app(runtime, listener.api, listener.host)
+            if self.observability is not None:  # metrics and traces per request (none for the control port itself)
+                self.apps[listener.port] = self.observability.wrap_app(self.apps[listener.port], listener.kind, listener.namespace)
 
     async def start(self, listeners: list[Listener]) -> None:
         """Run the startup of each app's lifespan (the MCP session manager lives in it)."""
@@ -330,8 +351,9 @@ class Server:
 
     def __init__(self, options: ServeOptions, announce: Callable[[Listener], None], *,
                  lifecycle: Lifecycle | None = None, rebuild: Rebuild | None = None,
-                 on_ready: Callable[[], None] | None = None, watch: Any = None):
+                 on_ready: Callable[[], None] | None = None, watch: Any = None, observability: Any = None):
         self.options = options
+        self.observability = observability  # metrics and traces of this process (None: off)
         self.announce = announce
         self.lifecycle = lifecycle or Lifecycle()
         self.rebuild = rebuild
@@ -361,7 +383,7 @@ class Server:
         for sig, action in ((signal.SIGINT, self.stop), (signal.SIGTERM, self.stop), (signal.SIGHUP, self._on_hangup)):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, action, sig)
-        self.version = version = Version(plans, listeners, self.lifecycle)
+        self.version = version = Version(plans, listeners, self.lifecycle, observability=self.observability)
         ready = [lst for lst in listeners if lst.kind != "mcp"]
         deferred = [lst for lst in listeners if lst.kind == "mcp"]
         version.build(ready)
@@ -391,7 +413,11 @@ class Server:
             watcher.cancel()
         if self._reloading is not None:
             await asyncio.gather(self._reloading, return_exceptions=True)
-        results = await asyncio.gather(*(p.task for p in self.ports.values()), *self.closing, return_exceptions=True)
+        controls = [p for p in self.ports.values() if p.listener.kind == "control"]
+        results = await asyncio.gather(*(p.task for p in self.ports.values() if p not in controls), *self.closing, return_exceptions=True)
+        for port in controls:  # every other listener has drained: the control port, which reported it, closes last
+            port.server.should_exit = True
+        results += await asyncio.gather(*(p.task for p in controls), return_exceptions=True)
         await asyncio.gather(*self.retiring, return_exceptions=True)
         if self.version is not None:
             await self.version.retire(0)
@@ -405,7 +431,10 @@ class Server:
         self.lifecycle.draining = True
         log.info("received %s, stopping: no new connections; in-flight requests finish within %gs",
                  signal.Signals(signum).name, self.options.grace_period)
+        others = any(p.listener.kind != "control" for p in self.ports.values())
         for port in self.ports.values():
+            if port.listener.kind == "control" and others and self.stop_count == 1:
+                continue  # it keeps reporting DRAINING until the others are done (see `run`)
             port.server.stop_accepting()
             port.server.should_exit = True
             if self.stop_count > 1:
@@ -433,6 +462,7 @@ class Server:
             await asyncio.sleep(0.01)
         for port in opened:
             if port.server.started:
+                port.listener.started = True
                 self.announce(port.listener)
 
     def _server_ended(self, task: asyncio.Task) -> None:
@@ -486,7 +516,7 @@ class Server:
             log.error("reload refused; the last good version keeps serving")
             return
         old = self.version
-        version = Version(plans, listeners, self.lifecycle, old)
+        version = Version(plans, listeners, self.lifecycle, old, self.observability)
         if any(lst.kind == "mcp" for lst in listeners):
             await asyncio.to_thread(importlib.import_module, MCP_MODULE)
         await asyncio.to_thread(version.build, listeners)
@@ -509,6 +539,7 @@ class Server:
             if port is not None:
                 port.switch.target = (version.apps[listener.port], version)
                 port.listener = listener
+                listener.started = True
         wanted = {lst.port for lst in listeners}
         for number in [n for n in self.ports if n not in wanted]:
             port = self.ports.pop(number)

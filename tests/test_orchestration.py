@@ -78,6 +78,9 @@ class FakeRuntime:
         self.sent: list[Prepared] = []
         self.spans: dict[str, tuple[float, float]] = {}
 
+    async def step(self, stage: Any, run: Any) -> None:  # Runtime.step: the seam observability wraps
+        await stage.run(run, self)
+
     async def send(self, namespace: str, request: Prepared) -> Response:
         start = time.perf_counter()
         self.sent.append(request)

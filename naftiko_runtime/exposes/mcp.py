@@ -63,7 +63,7 @@ def build_server(api: McpApi, runtime: Runtime, tools: Toolset | None = None) ->
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
         return await tools.call(params.name, params.arguments)
 
-    return Server(
+    server = Server(
         exposure.namespace,
         cache_hints=cache_hints(exposure),
         version=runtime.plan.cap.info_version or __version__,
@@ -73,6 +73,9 @@ def build_server(api: McpApi, runtime: Runtime, tools: Toolset | None = None) ->
         on_call_tool=call_tool,
         **content_handlers(api, runtime),
     )
+    if runtime.observability is not None:
+        runtime.observability.observe_mcp(server, tools, [p.prompt.name for p in api.prompts], exposure.namespace)
+    return server
 
 
 def cache_hints(exposure: McpExposure) -> dict[str, CacheHint] | None:

@@ -24,6 +24,7 @@ from naftiko_runtime.exposes.cors import CorsPolicy
 from naftiko_runtime.exposes.openapi import openapi_document
 from naftiko_runtime.exposes.problems import input_problem, problem, step_problem, upstream_problem
 from naftiko_runtime.exposes.router import Router
+from naftiko_runtime.observability import ROUTE_KEY
 from naftiko_runtime.inputs import Input, coerce
 from naftiko_runtime.plan import RestApi, Route
 from naftiko_runtime.runtime import Runtime
@@ -142,6 +143,7 @@ class _PathEndpoint:
 
     def __init__(self, routes: list[Route], runtime: Runtime, forward: ForwardEndpoint | None = None):
         self.runtime = runtime
+        self.path = routes[0].path  # the route template, for metrics and span names
         self.routes = {r.method: (r, _Extractor(r.invocation.inputs)) for r in routes}
         if "GET" in self.routes and "HEAD" not in self.routes:
             self.routes["HEAD"] = self.routes["GET"]
@@ -342,7 +344,7 @@ class RestApp:
                 if route.prefix not in by_path:  # `/prefix` itself: the upstream's base path
                     self.router.add(route.prefix, forward)
         document = json.dumps(openapi_document(runtime.plan, api), ensure_ascii=False).encode()
-        self.router.add("/openapi.json", _Static(document))
+        self.router.add("/openapi.json", _Static(document, "/openapi.json"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -359,14 +361,16 @@ class RestApp:
             return await response(scope, receive, send)
         endpoint, params = found
         scope["path_params"] = params
+        scope[ROUTE_KEY] = endpoint.path
         await endpoint(scope, receive, send)
 
 
 class _Static:
     """A fixed JSON document (the OpenAPI description), GET and HEAD only."""
 
-    def __init__(self, body: bytes):
+    def __init__(self, body: bytes, path: str):
         self.body = body
+        self.path = path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] not in ("GET", "HEAD"):

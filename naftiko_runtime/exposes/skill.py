@@ -30,6 +30,7 @@ from starlette.types import ASGIApp
 from naftiko_runtime.errors import InputError, NotFound
 from naftiko_runtime.exposes.auth import protect
 from naftiko_runtime.exposes.problems import input_problem, problem
+from naftiko_runtime.observability import ROUTE_KEY
 from naftiko_runtime.plan import SkillApi
 from naftiko_runtime.runtime import Runtime
 from naftiko_runtime.skills import Catalog
@@ -73,10 +74,11 @@ class SkillEndpoints:
         return Response(data, media_type=mime, headers={"X-Content-Type-Options": "nosniff"})
 
 
-def _guarded(handler):
+def _guarded(handler, route: str):
     """Catalog errors as problem+json: 404 for what does not exist, 400 for an unsafe path."""
 
     async def endpoint(request: Request) -> Response:
+        request.scope[ROUTE_KEY] = route
         try:
             return await handler(request)
         except NotFound as exc:
@@ -101,12 +103,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def build_app(runtime: Runtime, api: SkillApi) -> ASGIApp:
     """The app for one skill exposure: its catalog routes behind the probes and the auth guard."""
     endpoints = SkillEndpoints(api.catalog)
-    routes = [
-        Route("/skills", _guarded(endpoints.index), methods=["GET"]),
-        Route("/skills/{name}", _guarded(endpoints.detail), methods=["GET"]),
-        Route("/skills/{name}/download", _guarded(endpoints.download), methods=["GET"]),
-        Route("/skills/{name}/contents", _guarded(endpoints.contents), methods=["GET"]),
-        Route("/skills/{name}/contents/{file:path}", _guarded(endpoints.file), methods=["GET"]),
-    ]
+    handlers = {"/skills": endpoints.index, "/skills/{name}": endpoints.detail, "/skills/{name}/download": endpoints.download,
+                "/skills/{name}/contents": endpoints.contents, "/skills/{name}/contents/{file:path}": endpoints.file}
+    routes = [Route(path, _guarded(handler, path.replace(":path", "")), methods=["GET"]) for path, handler in handlers.items()]
     app = Starlette(routes=routes, exception_handlers={404: _http_error, 405: _http_error})
     return protect(app, api.guard, runtime.lifecycle)

@@ -36,7 +36,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, AsyncContextManager, AsyncIterable, AsyncIterator, Mapping, Protocol
+from typing import Any, AsyncContextManager, AsyncIterable, AsyncIterator, Callable, Mapping, Protocol
 
 from pyreqwest import exceptions as rq
 from pyreqwest.client import Client, ClientBuilder
@@ -153,6 +153,7 @@ class HttpTransport:
         self.settings = upstream.settings
         self.upstream = upstream
         self._client: Client | None = None
+        self.on_retry: Callable[[str, Prepared], None] | None = None  # observability counts retries
 
     def _open(self) -> Client:
         s, tls = self.settings, self.upstream.tls
@@ -195,6 +196,8 @@ class HttpTransport:
                     raise outcome
                 return outcome
             attempt += 1
+            if self.on_retry is not None:
+                self.on_retry(self.namespace, request)
             what = outcome.message if isinstance(outcome, UpstreamFailure) else f"HTTP {outcome.status}"
             log.info("upstream '%s': %s; retrying %s (attempt %d of %d) in %.2fs",
                      self.namespace, what, request.method, attempt + 1, self.settings.retries + 1, delay)

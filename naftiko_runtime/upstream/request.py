@@ -108,6 +108,7 @@ class Prepared:
     path_values: list[str]  # decoded path parameter values, in order (the mock upstream reads them)
     item: bool  # the path ends with a parameter (`/session/{id}`)
     limit: "Limit | None" = None  # a cap on the answer other than the namespace's maxResponseBytes
+    operation: str = ""  # the consumed operation's name (metric labels and span names)
 
 
 @dataclass(frozen=True)
@@ -284,7 +285,7 @@ class RequestPlan:
             elif payload is not MISSING:
                 body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
                 headers.setdefault("Content-Type", JSON_CT)
-        return Prepared(self.method, url, headers, body, path_values, self.item, self.limit)
+        return Prepared(self.method, url, headers, body, path_values, self.item, self.limit, self.operation)
 
     def _json_payload(self, args: dict[str, Any], lookup: Lookup) -> Any:
         payload: Any = args.get(self.whole_body, MISSING) if self.whole_body else MISSING

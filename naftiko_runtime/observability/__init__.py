@@ -1,0 +1,254 @@
+"""Metrics and traces of one process, hooked in without touching compiled plans.
+
+- per request: `wrap_app` puts an ASGI middleware around an adapter's app (REST routes and skill
+  routes are counted there; MCP requests per JSON-RPC call, by `observe_mcp`);
+- per upstream call: `wrap_send` wraps `Runtime.send` (metrics, a client span, the trace headers);
+- per orchestration step: `wrap_step` wraps `Runtime.step`.
+
+`for_plan` returns None when the capability asks for nothing (no control exposure with
+observability, no OTLP endpoint): then nothing is wrapped and the hot path pays nothing. The
+heavy imports (prometheus_client, the OpenTelemetry SDK) happen only when something is on.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+from naftiko_runtime.capability.model import HTTP_METHODS
+
+if TYPE_CHECKING:
+    from naftiko_runtime.observability.metrics import Metrics
+    from naftiko_runtime.observability.tracing import Tracing
+    from naftiko_runtime.plan import Plan
+    from naftiko_runtime.upstream.client import Response
+    from naftiko_runtime.upstream.request import Prepared
+
+ROUTE_KEY = "naftiko.route"  # set in the ASGI scope by the REST and skill apps: the matched route template
+UNMATCHED = "unmatched"
+MCP_METHODS = frozenset({
+    "initialize", "ping", "server/discover", "tools/list", "tools/call", "resources/list", "resources/templates/list",
+    "resources/read", "prompts/list", "prompts/get", "completion/complete", "notifications/initialized",
+})
+_PROBES = frozenset({"/healthz", "/readyz"})
+
+
+def otlp_endpoint(plan: "Plan") -> str | None:
+    """Where spans are exported: the control exposure's `exporters.otlp.endpoint`, else the
+    standard OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (a full URL) or OTEL_EXPORTER_OTLP_ENDPOINT (a base)."""
+    from naftiko_runtime.observability.tracing import otlp_traces_url
+
+    if plan.control is not None and plan.control.otlp_endpoint:
+        return otlp_traces_url(plan.control.otlp_endpoint)
+    if os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        return os.environ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+    base = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    return otlp_traces_url(base) if base else None
+
+
+class Observability:
+    """What this process records; `metrics` and `tracing` are each None when off."""
+
+    def __init__(self, metrics: "Metrics | None", tracing: "Tracing | None"):
+        self.metrics = metrics
+        self.tracing = tracing
+
+    @classmethod
+    def for_plans(cls, plans: list["Plan"]) -> "Observability | None":
+        """What the process observes: the control exposure (the first file's that has one) and the
+        OTLP endpoint decide; None when nothing asks for metrics or traces."""
+        plan = next((p for p in plans if p.control is not None), plans[0])
+        config = plan.control.exposure.observability if plan.control is not None else None
+        if config is not None and not config.enabled:
+            return None
+        endpoint = otlp_endpoint(plan) if config is not None or any(
+            os.environ.get(v) for v in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) else None
+        want_metrics = config is not None and config.metrics
+        want_traces = endpoint is not None or (config is not None and config.traces)
+        if not want_metrics and not want_traces:
+            return None
+        metrics = tracing = None
+        service = plan.cap.label or os.path.splitext(os.path.basename(plan.cap.file))[0]
+        if want_metrics:
+            from naftiko_runtime.observability.metrics import Metrics
+
+            metrics = Metrics(service, plan.cap.version)
+        if want_traces:
+            from naftiko_runtime.observability.tracing import Tracing
+
+            tracing = Tracing(service=service, sampling=config.sampling if config else 1.0,
+                              propagation=config.propagation if config else "w3c", endpoint=endpoint,
+                              buffer_size=config.buffer_size if config is not None and config.traces else None)
+        return cls(metrics, tracing)
+
+    # ------------------------------------------------------------------ adapters
+
+    def wrap_app(self, app: Any, adapter: str, exposure: str) -> Any:
+        """An adapter's ASGI app with per-request metrics and a server span (MCP: context only)."""
+        return ObservedApp(app, self, adapter, exposure)
+
+    def observe_mcp(self, server: Any, tools: Any, prompts: list[str], exposure: str) -> None:
+        """Tool calls (whichever path answers them) and every other MCP request, per JSON-RPC call."""
+        from naftiko_runtime.observability.mcp import McpObserver, observe_tools
+
+        observe_tools(self, tools, exposure)
+        if self.tracing is not None:  # ours replaces the SDK's span (one server span per call)
+            server.middleware = [m for m in server.middleware if type(m).__name__ != "OpenTelemetryMiddleware"]
+        server.middleware.append(McpObserver(self, exposure, set(prompts)))
+
+    # ------------------------------------------------------------------ upstream calls and steps
+
+    def wrap_send(self, send: Callable[[str, "Prepared"], Awaitable["Response"]]) -> Callable[[str, "Prepared"], Awaitable["Response"]]:
+        from naftiko_runtime.observability.metrics import failure_outcome, status_class
+
+        metrics, tracing = self.metrics, self.tracing
+        if tracing is not None:
+            from opentelemetry import trace
+
+            client, error = trace.SpanKind.CLIENT, trace.StatusCode.ERROR
+            set_span = trace.set_span_in_context
+
+        async def observed(namespace: str, request: "Prepared") -> "Response":
+            started = time.perf_counter()
+            span = None
+            if tracing is not None:
+                span = tracing.tracer.start_span(f"{request.method} {namespace}.{request.operation}", kind=client, attributes={
+                    "http.request.method": request.method, "naftiko.upstream": namespace, "naftiko.operation": request.operation})
+                tracing.inject(request.headers, set_span(span))
+            try:
+                response = await send(namespace, request)
+            except BaseException as exc:
+                outcome = failure_outcome(exc)
+                if span is not None:
+                    span.set_attribute("error.type", outcome)
+                    span.set_status(error, getattr(exc, "message", type(exc).__name__))
+                raise
+            else:
+                outcome = status_class(response.status)
+                if span is not None:
+                    span.set_attribute("http.response.status_code", response.status)
+                    if response.status >= 500:
+                        span.set_status(error)
+                return response
+            finally:
+                if span is not None:
+                    span.end()
+                if metrics is not None:
+                    metrics.upstream(namespace, request.operation, outcome, time.perf_counter() - started)
+
+        return observed
+
+    def on_retry(self, namespace: str, request: "Prepared") -> None:
+        if self.metrics is not None:
+            self.metrics.retry(namespace, request.operation)
+
+    def wrap_step(self, step: Callable[[Any, Any], Awaitable[None]]) -> Callable[[Any, Any], Awaitable[None]]:
+        metrics, tracing = self.metrics, self.tracing
+
+        async def observed(stage: Any, run: Any) -> None:
+            started = time.perf_counter()
+            outcome = "ok"
+            span = tracing.tracer.start_span(f"step {stage.name}", attributes={"naftiko.step": stage.name}) if tracing is not None else None
+            token = _attach(span) if span is not None else None
+            try:
+                await step(stage, run)
+            except BaseException as exc:
+                outcome = "error"
+                if span is not None:
+                    from opentelemetry.trace import StatusCode
+
+                    span.set_status(StatusCode.ERROR, getattr(exc, "message", type(exc).__name__))
+                raise
+            finally:
+                if span is not None:
+                    _detach(token)
+                    span.end()
+                if metrics is not None:
+                    metrics.step(stage.name, outcome, time.perf_counter() - started)
+
+        return observed
+
+    def shutdown(self) -> None:
+        if self.tracing is not None:
+            self.tracing.shutdown()
+
+
+def _attach(span: Any) -> Any:
+    from opentelemetry import context, trace
+
+    return context.attach(trace.set_span_in_context(span))
+
+
+def _detach(token: Any) -> None:
+    from opentelemetry import context
+
+    context.detach(token)
+
+
+class ObservedApp:
+    """Pure ASGI middleware around one adapter: in-flight gauge, request metrics by route template
+    (REST, skill), the caller's trace context and a server span (REST, skill; MCP gets the context
+    and its calls are observed per JSON-RPC message)."""
+
+    def __init__(self, app: Any, obs: Observability, adapter: str, exposure: str):
+        self.app = app
+        self.adapter = adapter
+        self.exposure = exposure
+        self.metrics = obs.metrics
+        self.tracing = obs.tracing
+        self.counts = adapter != "mcp"
+        self.in_flight = obs.metrics.in_flight(adapter, exposure) if obs.metrics is not None else None
+        if obs.metrics is not None:
+            from naftiko_runtime.observability.metrics import status_class
+
+            self.status_class = status_class
+        if obs.tracing is not None:
+            from opentelemetry import context, trace
+
+            self.context, self.trace = context, trace
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] in _PROBES:
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        status = 500
+        span = token = None
+        if self.tracing is not None:
+            trace = self.trace
+            parent = self.tracing.extract_scope(scope["headers"])
+            if self.counts:
+                span = self.tracing.tracer.start_span(scope["method"], context=parent, kind=trace.SpanKind.SERVER, attributes={
+                    "http.request.method": scope["method"], "url.path": scope["path"], "naftiko.exposure": self.exposure})
+                parent = trace.set_span_in_context(span, parent)
+            token = self.context.attach(parent)
+
+        async def sending(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        if self.in_flight is not None:
+            self.in_flight.inc()
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            if self.in_flight is not None:
+                self.in_flight.dec()
+            if self.counts:
+                route = scope.get(ROUTE_KEY)
+                method = scope["method"] if scope["method"] in HTTP_METHODS else "OTHER"
+                operation = f"{method} {route}" if route else UNMATCHED
+                if self.metrics is not None:
+                    self.metrics.request(self.adapter, self.exposure, operation, self.status_class(status), time.perf_counter() - started)
+                if span is not None:
+                    if route:
+                        span.update_name(operation)
+                        span.set_attribute("http.route", route)
+                    span.set_attribute("http.response.status_code", status)
+                    if status >= 500:
+                        span.set_status(self.trace.StatusCode.ERROR)
+                    span.end()
+            if token is not None:
+                self.context.detach(token)

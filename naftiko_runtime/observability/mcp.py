@@ -1,0 +1,111 @@
+"""MCP calls observed per JSON-RPC message: tool calls (fast path and SDK alike) and the rest.
+
+Tool calls are observed around `ToolRunner.call_wire`, which both the fast path and the SDK's
+handler use, so each call is counted and traced once whichever path answers it. Every other
+method goes through the SDK, where a context-tier middleware observes it. Labels are the method
+and, for tools and prompts, a declared name (anything else is `unknown`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from mcp import MCPError
+from mcp.server.context import CallNext, HandlerResult, ServerMiddleware, ServerRequestContext
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+
+from naftiko_runtime.observability import MCP_METHODS, Observability
+
+
+def observe_tools(obs: Observability, tools: Any, exposure: str) -> None:
+    """Wrap each tool runner's `call_wire` (once per Toolset)."""
+    if getattr(tools, "observed", False):
+        return
+    tools.observed = True
+    for runner in tools.runners.values():
+        runner.call_wire = _observed_call(obs, runner.name, runner.call_wire, exposure)
+
+
+def _observed_call(obs: Observability, name: str, call: Any, exposure: str) -> Any:
+    metrics, tracing = obs.metrics, obs.tracing
+    operation = f"tools/call {name}"
+    attributes = {"mcp.method.name": "tools/call", "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name,
+                  "naftiko.exposure": exposure}
+
+    async def call_wire(arguments: Any) -> dict[str, Any]:
+        started = time.perf_counter()
+        span = token = None
+        if tracing is not None:
+            span = tracing.tracer.start_span(operation, kind=trace.SpanKind.SERVER, attributes=attributes)
+            token = otel_context.attach(trace.set_span_in_context(span))
+        outcome = "error"
+        try:
+            result = await call(arguments)
+            outcome = "tool_error" if result.get("isError") else "ok"
+            return result
+        finally:
+            if span is not None:
+                if outcome != "ok":
+                    span.set_attribute("error.type", outcome)
+                    span.set_status(trace.StatusCode.ERROR)
+                otel_context.detach(token)
+                span.end()
+            if metrics is not None:
+                metrics.request("mcp", exposure, operation, outcome, time.perf_counter() - started)
+
+    return call_wire
+
+
+class McpObserver(ServerMiddleware[Any]):
+    """Every SDK-handled message but tools/call: metrics and a server span; for all, the trace
+    context a client put in `params._meta` (W3C keys), which wins over the HTTP headers'."""
+
+    def __init__(self, obs: Observability, exposure: str, names: set[str]):
+        self.metrics = obs.metrics
+        self.tracing = obs.tracing
+        self.exposure = exposure
+        self.names = names
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        token = None
+        if self.tracing is not None and ctx.meta and "traceparent" in ctx.meta:
+            carried = self.tracing.extractor.extract(dict(ctx.meta))
+            if trace.get_current_span(carried).get_span_context().is_valid:
+                token = otel_context.attach(carried)
+        try:
+            if ctx.method == "tools/call":
+                return await call_next(ctx)
+            return await self._observed(ctx, call_next)
+        finally:
+            if token is not None:
+                otel_context.detach(token)
+
+    async def _observed(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        method = ctx.method if ctx.method in MCP_METHODS else "other"
+        name = ctx.params.get("name") if isinstance(ctx.params, dict) else None
+        operation = f"{method} {name}" if method == "prompts/get" and name in self.names else method
+        started = time.perf_counter()
+        span = token = None
+        if self.tracing is not None:
+            span = self.tracing.tracer.start_span(operation, kind=trace.SpanKind.SERVER,
+                                                  attributes={"mcp.method.name": method, "naftiko.exposure": self.exposure})
+            token = otel_context.attach(trace.set_span_in_context(span))
+        outcome = "error"
+        try:
+            result = await call_next(ctx)
+            outcome = "ok"
+            return result
+        except MCPError as exc:
+            if span is not None:
+                span.set_attribute("rpc.response.status_code", str(exc.error.code))
+            raise
+        finally:
+            if span is not None:
+                if outcome != "ok":
+                    span.set_status(trace.StatusCode.ERROR)
+                otel_context.detach(token)
+                span.end()
+            if self.metrics is not None:
+                self.metrics.request("mcp", self.exposure, operation, outcome, time.perf_counter() - started)
