@@ -179,7 +179,7 @@ def test_a_control_port_used_by_another_exposure_is_a_startup_error_naming_both(
     result = subprocess.run([sys.executable, "-m", "naftiko_runtime", "run", SEED, "--mock", "--control-port", str(port),
                              "--port", f"{REST_NS}={port}", "--port", f"{MCP_NS}=0"], capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
     assert result.returncode == 1
-    assert f"control exposure 'control' and rest exposure '{REST_NS}' both use port {port}" in result.stderr
+    assert f"REST exposure '{REST_NS}' and --control-port: control exposure 'control' both use port {port}" in result.stderr
 
 
 PROMETHEUS = shutil.which("prometheus")
