@@ -72,6 +72,7 @@ class ForwardEndpoint:
     def __init__(self, route: ForwardRoute, runtime: Runtime):
         self.plan = route.plan
         self.runtime = runtime
+        self.path = route.path  # the route template, for metrics and span names
         self.skip = len([s for s in route.prefix.split("/") if s])  # path segments that are not forwarded
         self.max_body = runtime.plan.settings.max_body_bytes
 

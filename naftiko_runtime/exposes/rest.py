@@ -361,7 +361,7 @@ class RestApp:
             return await response(scope, receive, send)
         endpoint, params = found
         scope["path_params"] = params
-        scope[ROUTE_KEY] = endpoint.path
+        scope[ROUTE_KEY] = getattr(endpoint, "path", None)
         await endpoint(scope, receive, send)
 
 
