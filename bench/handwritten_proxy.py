@@ -44,6 +44,12 @@ def build_app(upstream: str, api_key: str) -> Starlette:
     return Starlette(routes=[Route("/v1/session/{id}", find_one, methods=["GET"])], lifespan=lifespan)
 
 
+def factory() -> Starlette:
+    """For `uvicorn --factory handwritten_proxy:factory --workers N` (bench/ops.py): settings from
+    the environment, as uvicorn's workers cannot be given arguments."""
+    return build_app(os.environ["BENCH_UPSTREAM"], os.environ.get("VAPI_API_KEY", "bench-key"))
+
+
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--upstream", required=True, help="base URL of the Vapi-compatible upstream")

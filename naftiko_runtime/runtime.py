@@ -29,6 +29,7 @@ class Runtime:
         self.plan = plan
         redact.register(*plan.credentials)  # masked in answers, MCP results and logs from now on
         self.lifecycle = lifecycle or Lifecycle()  # the process's: moved by the server, reported by the probes
+        self.handed_over: set[int] = set()  # transports a reloaded version took over (not closed with this one)
         self.transports: dict[str, Transport] = _transports(plan, previous)
         self.observability = observability  # the process's metrics and traces; None: nothing is wrapped
         if observability is not None:
@@ -51,12 +52,29 @@ class Runtime:
 
     async def close(self) -> None:
         for transport in {id(t): t for t in self.transports.values()}.values():
-            await transport.close()
+            if id(transport) not in self.handed_over:
+                await transport.close()
 
 
 def _transports(plan: Plan, previous: Runtime | None) -> dict[str, Transport]:
-    if plan.mock:  # a reload keeps what the fake upstream stored (`previous`: the version it replaces)
-        kept = [t for t in (previous.transports.values() if previous else ()) if isinstance(t, MockTransport)]
-        shared = kept[0] if kept else MockTransport(plan.settings)
-        return {ns: shared for ns in plan.cap.consumes}
-    return {ns: HttpTransport(upstream) for ns, upstream in plan.upstreams.items()}
+    """A transport per consumes namespace. On a reload (`previous`: the runtime of the version
+    replaced), what can be kept is: the fake upstream's store, and each connection pool whose
+    client settings did not change (no reconnect burst, no client to build on the event loop)."""
+    before = previous.transports if previous is not None else {}
+    kept: list[Transport] = []
+    out: dict[str, Transport] = {}
+    if plan.mock:
+        shared = next((t for t in before.values() if isinstance(t, MockTransport)), None)
+        kept += [shared] if shared is not None else []
+        out = dict.fromkeys(plan.cap.consumes, shared or MockTransport(plan.settings))
+    else:
+        for ns, upstream in plan.upstreams.items():
+            old = before.get(ns)
+            if isinstance(old, HttpTransport) and (old.settings, old.upstream.tls) == (upstream.settings, upstream.tls):
+                kept.append(old)
+                out[ns] = old
+            else:
+                out[ns] = HttpTransport(upstream)
+    if previous is not None:
+        previous.handed_over.update(id(t) for t in kept)
+    return out

@@ -25,6 +25,7 @@ import importlib
 import logging
 import signal
 import socket
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -498,6 +499,7 @@ class Server:
 
     async def _swap(self) -> None:
         assert self.rebuild is not None and self.version is not None
+        started = time.perf_counter()
         if self.options.tls is not None:
             try:
                 self.options.tls.load()
@@ -552,7 +554,8 @@ class Server:
         self.retiring = [t for t in self.retiring if not t.done()]
         if self.watch is not None:
             self.watch.update(plans)
-        log.info("reloaded: %d capabilit%s, %d listener(s)", len(plans), "y" if len(plans) == 1 else "ies", len(listeners))
+        log.info("reloaded: %d capabilit%s, %d listener(s) in %.0f ms", len(plans), "y" if len(plans) == 1 else "ies", len(listeners),
+                 (time.perf_counter() - started) * 1000)
 
 
 def connection_limits(plans: list[Plan], listeners: int) -> ConnectionLimits:

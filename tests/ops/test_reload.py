@@ -113,8 +113,12 @@ def test_sighup_reloads_and_a_port_change_moves_the_listener(cap_dir: Path, upst
         write(cap_dir / "cap.yaml", capability("v2", port=port))
         time.sleep(0.3)
         assert version(port) == "v1"  # no --reload: nothing watches the file
+        assert get(f"http://127.0.0.1:{port}/items/1").status_code == 200
+        connections = upstream.connections
         proc.send_signal(signal.SIGHUP)
         eventually(lambda: version(port) == "v2", what="the SIGHUP reload")
+        assert get(f"http://127.0.0.1:{port}/items/2").json()["version"] == "v2"
+        assert upstream.connections == connections  # same client settings: the new version kept the pool
         write(cap_dir / "cap.yaml", capability("v3", port=other))
         proc.send_signal(signal.SIGHUP)
         eventually(lambda: version(other) == "v3", what="the new port")
