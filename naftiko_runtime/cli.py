@@ -11,6 +11,7 @@ from pathlib import Path
 
 from naftiko_runtime import __version__
 from naftiko_runtime.capability.versions import RANGE
+from naftiko_runtime.migrate import add_parser as add_migrate, migrate_command
 from naftiko_runtime.settings import add_arguments as add_settings
 
 log = logging.getLogger("naftiko")
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--format", choices=["text", "json", "github"], default="text", help="output format (github: workflow annotations)")
     val.add_argument("--quiet", "-q", action="store_true", help="print errors and warnings only, not notes")
     val.add_argument("--only-capabilities", action="store_true", help="skip files without a top-level `naftiko` key, as directories do (for pre-commit, which passes every changed YAML file)")
+    add_migrate(sub)
     return parser
 
 
@@ -86,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         from naftiko_runtime.validate import validate_command
 
         return validate_command(args)
+    if args.command == "migrate":
+        return migrate_command(args)
     parser.print_help(sys.stderr)
     return 2
 
