@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
 
+from naftiko_runtime import credentials
 from naftiko_runtime.binds import BoundValues
 from naftiko_runtime.capability.diagnostics import Diagnostics, Pos, did_you_mean, loose_name, name_list
 from naftiko_runtime.capability.model import (
@@ -31,7 +32,7 @@ from naftiko_runtime.capability.model import (
 )
 from naftiko_runtime.capability.orchestration import script_refused
 from naftiko_runtime.errors import CapabilityError, CompileError
-from naftiko_runtime.exposes.auth import Guard, compile_guard, credential_values
+from naftiko_runtime.exposes.auth import Guard, compile_guard
 from naftiko_runtime.inputs import Input, action_inputs
 from naftiko_runtime.orchestration import compile_steps
 from naftiko_runtime.pipeline import CallStage, Handler, Invocation, OutputValues, RefStage, StaticStage, WithPlan
@@ -45,7 +46,6 @@ from naftiko_runtime.upstream.request import HOP_BY_HOP, CompileContext, Forward
 
 _ROUTE_VAR = re.compile(r"\{([^{}/]+)\}")
 INPUT_PREFIXES = ("rest", "tools", "mcp", "inputs")  # `{{tools.x}}` and the like name input x
-UNSUPPORTED_UPSTREAM_AUTH = ("unsupported", "oauth2", "digest")
 DEFAULT_MAX_BINARY = 10 << 20  # the format's default `maxBinarySize` (beta1)
 
 
@@ -151,7 +151,7 @@ class _Compiler:
         self.mock = mock
         self.base_uris = base_uris
         self.diagnostics = Diagnostics()
-        self.ctx = CompileContext(binds, input_prefixes(cap), self.diagnostics, mock=mock)
+        self.ctx = CompileContext(binds, input_prefixes(cap), self.diagnostics, mock=mock, base_dir=Path(cap.file).parent)
         self.functions: dict[tuple[str, str], _Stage | None] = {}  # aggregate functions, compiled once
 
     def plan(self) -> Plan:
@@ -164,9 +164,9 @@ class _Compiler:
             raise CapabilityError(self.diagnostics.errors)
         exposures = (*self.cap.rest, *self.cap.mcp, *self.cap.skills, *([self.cap.control] if self.cap.control else []))
         auths = [c.auth for c in self.cap.consumes.values()] + [e.auth for e in exposures]
-        credentials = (*(v for auth in auths for v in credential_values(auth, self.ctx)),
-                       *(v for upstream in upstreams.values() for v in upstream.auth.derived))
-        return Plan(self.cap, self.settings, self.mock, upstreams, rest, mcp, credentials, self.diagnostics, skills, control)
+        secrets = (*(v for auth in auths for v in credentials.values(auth, self.ctx.binds.lookup)),
+                   *(v for upstream in upstreams.values() for v in upstream.auth.derived))
+        return Plan(self.cap, self.settings, self.mock, upstreams, rest, mcp, secrets, self.diagnostics, skills, control)
 
     # ------------------------------------------------------------------ upstreams
 
@@ -176,8 +176,10 @@ class _Compiler:
             settings, problems = self.settings.with_extension(consumes.settings)
             for problem in problems:
                 self.diagnostics.error(consumes.pos, f"consumes '{ns}': x-naftiko: {problem}", "bad-extension")
-            if consumes.auth is not None and consumes.auth.kind in UNSUPPORTED_UPSTREAM_AUTH and not self.mock:
-                self.diagnostics.error(consumes.auth.pos, f"authentication type '{consumes.auth.original_type}' on consumes '{ns}' is not supported by this runtime (bearer, apikey and basic are); requests would go out unauthenticated", "unsupported-auth")
+            scheme = credentials.BY_KIND.get(consumes.auth.kind) if consumes.auth is not None else None
+            if consumes.auth is not None and (scheme is None or scheme.upstream is None) and not self.mock:
+                self.diagnostics.error(consumes.auth.pos, f"authentication type '{consumes.auth.original_type}' on consumes '{ns}' is not supported by this runtime ({credentials.names('upstream')} are); requests would go out unauthenticated", "unsupported-auth")
+                continue
             upstream = Upstream.compile(consumes, self.ctx, settings, self.base_uris.get(ns))
             if upstream is not None:
                 out[ns] = upstream

@@ -14,6 +14,7 @@ from naftiko_runtime import redact
 from naftiko_runtime.exposes.health import Lifecycle
 from naftiko_runtime.mock import MockTransport
 from naftiko_runtime.plan import Plan
+from naftiko_runtime.upstream.auth import Authenticator
 from naftiko_runtime.upstream.client import HttpTransport, Response, Streamed, Transport
 from naftiko_runtime.upstream.request import Prepared
 
@@ -31,6 +32,11 @@ class Runtime:
         self.lifecycle = lifecycle or Lifecycle()  # the process's: moved by the server, reported by the probes
         self.handed_over: set[int] = set()  # transports a reloaded version took over (not closed with this one)
         self.transports: dict[str, Transport] = _transports(plan, previous)
+        # per-request credentials (SigV4, OAuth 2 tokens, Digest): this process's token caches
+        self.authenticators: dict[str, Authenticator] = {
+            ns: upstream.dynamic.start(self.transports[ns].send)
+            for ns, upstream in plan.upstreams.items() if upstream.dynamic is not None and ns in self.transports and not plan.mock
+        }
         self.observability = observability  # the process's metrics and traces; None: nothing is wrapped
         if observability is not None:
             self.send = observability.wrap_send(self.send)  # type: ignore[method-assign]
@@ -40,7 +46,14 @@ class Runtime:
                     transport.on_retry = observability.on_retry
 
     async def send(self, namespace: str, request: Prepared) -> Response:
-        return await self.transports[namespace].send(request)
+        transport = self.transports[namespace]
+        auth = self.authenticators.get(namespace)
+        if auth is None:
+            return await transport.send(request)
+        response = await transport.send(await auth.apply(request))
+        if response.status == 401 and await auth.retry(request, response):  # a refreshed token, a digest nonce: once
+            response = await transport.send(await auth.apply(request))
+        return response
 
     async def step(self, stage: Any, run: Any) -> None:
         """One orchestration step (orchestration.py): the seam where step metrics and spans sit."""

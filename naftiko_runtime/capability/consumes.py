@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from naftiko_runtime import credentials
 from naftiko_runtime.capability.diagnostics import Pos
 from naftiko_runtime.capability.imports import ImportReader, is_import
 from naftiko_runtime.capability.model import (
@@ -240,7 +241,7 @@ class ConsumesReader(ImportReader):
                 self.d.note(node.at("value"), "bearer `value` read as `token`", "dialect-bearer-value")
             if token is None:
                 self.d.error(node.pos, "bearer authentication has no `token`", "auth-incomplete")
-            return Auth("bearer", node.pos, token=token or "", original_type=kind)
+            return Auth("bearer", node.pos, original_type=kind, fields={"token": token or ""})
         if low in ("apikey", "header", "query", "cookie"):
             entries: list[ApiKey] = []
             default_place = low if low in ("header", "query", "cookie") else "header"
@@ -265,13 +266,26 @@ class ConsumesReader(ImportReader):
                     return None
                 entries.append(ApiKey(key, value, placement))
             return Auth("apikey", node.pos, entries=entries, original_type=kind)
-        if low in ("basic", "digest"):
-            if "username" not in node or "password" not in node:
-                self.d.error(node.pos, f"{low} authentication needs `username` and `password`", "auth-incomplete")
-            return Auth(low, node.pos, username=f("username") or "", password=f("password") or "", original_type=kind)  # type: ignore[arg-type]
-        if low == "oauth2":
-            return Auth("oauth2", node.pos, original_type=kind)
         if not kind:
-            self.d.error(node.pos, "`authentication` has no `type` (bearer, apikey, basic)", "auth-incomplete")
+            self.d.error(node.pos, f"`authentication` has no `type` ({credentials.names('upstream' if consumed else 'exposure')})", "auth-incomplete")
             return None
-        return Auth("unsupported", node.pos, original_type=kind)
+        scheme = credentials.scheme_for(kind)
+        if scheme is None:
+            return Auth("unsupported", node.pos, original_type=kind)
+        fields: dict[str, Any] = {}
+        for key in scheme.fields:
+            value = node.get(key)
+            if isinstance(value, YList) and all(not isinstance(v, (YMap, YList)) for v in value):
+                fields[key] = [str(v) for v in value]  # scopes, algorithms
+            elif isinstance(value, str) and key in ("scopes", "algorithms"):
+                fields[key] = value.split()
+            elif value is not None:
+                fields[key] = self._str(node, key, "authentication")
+        required = scheme.upstream if consumed else scheme.exposure
+        missing = [k for k in required or () if k not in fields]
+        if kind.lower() == "oauth2" and not consumed and not {"resource", "audience"} & set(fields):
+            missing.append("resource")  # the audience tokens must be issued for
+        if missing:
+            cause = self.typos.cause(node.pos, missing)
+            self.d.error(node.pos, f"{scheme.title} authentication needs {' and '.join(f'`{k}`' for k in missing)}{cause}", "auth-incomplete")
+        return Auth(scheme.kind, node.pos, original_type=kind, fields=fields)

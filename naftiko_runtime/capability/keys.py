@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from naftiko_runtime import credentials
 from naftiko_runtime.capability.diagnostics import Diagnostics, Pos, loose_name
 from naftiko_runtime.capability.yamlsource import YList, YMap
 
@@ -49,21 +50,6 @@ _PARAM_SCHEMA = (  # JSON Schema keywords a parameter may carry (reader.SCHEMA_K
     "enum", "items", "properties", "format", "default", "minimum", "maximum", "minLength", "maxLength",
     "pattern", "minItems", "maxItems", "const", "examples", "example", "nullable",
 )
-_AUTH = (
-    "type",
-    "token",  # bearer
-    "username", "password",  # basic, digest
-    "key", "value", "placement",  # apikey
-    "authorizationServerUri", "resource", "scopes", "audience", "tokenEndpoint", "tokenValidation",  # oauth2
-    # dialect (docs/dialect.md): `{type: apiKey, header, token}`, `{type: query, parameters: [...]}`
-    "header", "name", "in", "parameters", "consumerKey", "signingKey",
-    # this runtime (docs/authentication.md)
-    "accessKeyId", "secretAccessKey", "sessionToken", "region", "service",  # aws-sig-v4
-    "clientId", "clientSecret", "clientAuthentication",  # oauth2 client credentials (consumes)
-    "jwksUri", "issuer", "algorithms", "leeway",  # oauth2 resource server (exposes)
-    "certificate", "privateKey", "passphrase", "caBundle",  # certificate (mTLS)
-)
-
 KINDS: dict[str, Kind] = {
     "root": _kind("the document root", "naftiko", "ikanos", info="info", consumes="consumes",
                   exposes="exposure", aggregates="aggregate", binds="bind", capability="capability"),
@@ -76,7 +62,7 @@ KINDS: dict[str, Kind] = {
                       inputParameters="parameter", authentication="auth", auth="auth",
                       resources="consumed-resource", tunnel="tunnel"),
     "tunnel": _kind("a tunnel", "type", "service", "identity", "fallback"),
-    "auth": _kind("an authentication block", *_AUTH),
+    "auth": _kind("an authentication block", *credentials.all_keys()),
     "consumed-resource": _kind("a consumed resource", "name", "path", *_LABELS,
                                inputParameters="parameter", operations="consumed-operation"),
     "consumed-operation": _kind("a consumed operation", "name", "method", "path", *_LABELS, "body",

@@ -50,15 +50,29 @@ class WithRef:
 
 @dataclass
 class Auth:
-    """Credentials for an upstream (consumed) or a check on clients (exposed)."""
+    """Credentials for an upstream (consumed) or a check on clients (exposed).
 
-    kind: Literal["bearer", "apikey", "basic", "digest", "oauth2", "unsupported"]
+    `kind` is a scheme of credentials.SCHEMES (or "unsupported"); `fields` holds the block's keys
+    that scheme reads (templates until compiled); API keys are `entries`, one per placed value.
+    """
+
+    kind: str
     pos: Pos
-    token: str | None = None  # bearer
     entries: list[ApiKey] = field(default_factory=list)  # apikey: one or more placed values
-    username: str | None = None
-    password: str | None = None
     original_type: str = ""  # as written, for messages about unsupported schemes
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def token(self) -> str | None:
+        return self.fields.get("token")
+
+    @property
+    def username(self) -> str | None:
+        return self.fields.get("username")
+
+    @property
+    def password(self) -> str | None:
+        return self.fields.get("password")
 
 
 @dataclass

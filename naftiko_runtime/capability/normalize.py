@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
+from naftiko_runtime import credentials
 from naftiko_runtime.capability.consumes import ConsumesReader
 from naftiko_runtime.capability.imports import is_import, resolve_location
 from naftiko_runtime.capability.diagnostics import Pos
@@ -145,7 +146,7 @@ class Normalizer(ConsumesReader, ExposesReader):
             path_keys = {e.key for e in consumes.auth.entries if e.placement == "path"} if consumes.auth else set()
             if consumes.auth is not None:
                 a = consumes.auth
-                texts += [(t, a.pos) for t in (a.token, a.username, a.password, *(e.value for e in a.entries))]
+                texts += [(t, a.pos) for t in credentials.texts(a)]
             for text, pos in texts:
                 for ref in refs_in(text):
                     ns, var = (ref.path[0], ref.path[1]) if len(ref.path) == 2 else (None, ref.path[0])

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+from naftiko_runtime import credentials
 from naftiko_runtime.check.context import ROUTE_VAR, Context, Site, templates_in
 from naftiko_runtime.capability.diagnostics import Diagnostics, Pos, did_you_mean, loose_name, name_list
 from naftiko_runtime.capability.model import ConsumedOperation, OutputParam, WithRef
@@ -262,7 +263,7 @@ def check_binds(ctx: Context, out: Diagnostics) -> None:
     for consumes in ctx.cap.consumes.values():  # imported adapters live in other files
         if consumes.auth is not None:
             a = consumes.auth
-            used |= {ref.path for ref, _ in templates_in([a.token, a.username, a.password, *(e.value for e in a.entries), consumes.base_uri])}
+            used |= {ref.path for ref, _ in templates_in([*credentials.texts(a), consumes.base_uri])}
         for op in consumes.operations.values():
             used |= {ref.path for data, _, _ in _op_templates(ctx, op) for ref, _ in templates_in(data)}
     for bind in ctx.cap.binds:

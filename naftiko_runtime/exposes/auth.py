@@ -30,7 +30,6 @@ from naftiko_runtime.exposes.problems import problem
 from naftiko_runtime.exposes.health import HealthProbes, Lifecycle
 from naftiko_runtime.exposes.hosts import LoopbackOnly
 from naftiko_runtime.capability.model import Auth
-from naftiko_runtime.templates import Template
 from naftiko_runtime.upstream.request import CompileContext
 
 log = logging.getLogger("naftiko.auth")
@@ -151,19 +150,6 @@ def compile_guard(auth: Auth | None, ctx: CompileContext, namespace: str) -> Gua
     if guard.blank:
         log.warning("exposure '%s': its expected credential is empty, so every request is refused with 401", namespace)
     return guard
-
-
-def credential_values(auth: Auth | None, ctx: CompileContext) -> list[str]:
-    """The bind values an `authentication` block uses: what must never appear in a response."""
-    if auth is None:
-        return []
-    values: list[str] = []
-    for text in (auth.token, auth.username, auth.password, *(e.value for e in auth.entries)):
-        for ref in Template.compile(text or "").refs:
-            value = ctx.binds.lookup(ref)
-            if isinstance(value, str) and value:
-                values.append(value)
-    return values
 
 
 class RequireAuth:

@@ -15,7 +15,8 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import quote, unquote, urlencode
 
 from naftiko_runtime.binds import BoundValues
@@ -36,6 +37,9 @@ _DOT_SEGMENT = re.compile(r"(?:^|[/\\])\.{1,2}(?:$|[/\\])")
 _PATH_REWRITTEN = frozenset(' "<>`{}\\#') | frozenset(map(chr, range(0x20))) | {"\x7f"}
 _QUERY_REWRITTEN = frozenset(' "<>\'#') | frozenset(map(chr, range(0x20))) | {"\x7f"}
 _ENCODED_DOTS = re.compile(r"^(?:\.|%2e){1,2}$", re.IGNORECASE)
+
+if TYPE_CHECKING:
+    from naftiko_runtime.upstream.auth import DynamicAuth
 
 Lookup = Callable[[Ref], Any]
 
@@ -62,6 +66,7 @@ class CompileContext:
     prefixes: frozenset[str]  # `{{tools.x}}`, `{{rest.x}}`, `{{<exposure-ns>.x}}` name input x
     diagnostics: Diagnostics = field(default_factory=Diagnostics)
     mock: bool = False
+    base_dir: Path = Path(".")  # the capability file's directory (relative certificate paths)
 
     def template(self, source: str, json_mode: bool = False) -> Template:
         """Parse, fold in bind values, and strip input prefixes: the per-request part is left."""
@@ -144,12 +149,14 @@ class Upstream:
     because a caller must never choose the upstream host.
     """
 
-    def __init__(self, namespace: str, base_url: str, auth: "AuthPlan", settings: Settings, tls: TlsPlan | None = None):
+    def __init__(self, namespace: str, base_url: str, auth: "AuthPlan", settings: Settings, tls: TlsPlan | None = None,
+                 dynamic: "DynamicAuth | None" = None):
         self.namespace = namespace
         self.base_url = base_url
         self.auth = auth
         self.settings = settings
         self.tls = tls
+        self.dynamic = dynamic  # credentials applied per request by Runtime.send (upstream/auth.py)
 
     @classmethod
     def compile(cls, consumes: Consumes, ctx: CompileContext, settings: Settings, base_uri: str | None = None) -> "Upstream | None":
@@ -181,7 +188,14 @@ class Upstream:
                 ctx.diagnostics.error(consumes.pos, f"baseUri of consumes '{namespace}' has a '{dot_segment(path)}' segment, which HTTP clients and servers resolve; write the URL it stands for", "dot-segment")
                 ok = False
             base_url = scheme + sep + authority + slash + wire_form(path)
-        return cls(namespace, base_url, auth, settings) if ok else None
+        dynamic, tls = None, None
+        if ok and auth.kind and not ctx.mock:
+            try:
+                dynamic, tls = _per_upstream(auth, base_url, ctx, namespace)
+            except CompileError as exc:
+                ctx.diagnostics.error(consumes.auth.pos if consumes.auth is not None else consumes.pos, exc.message, exc.rule)
+                ok = False
+        return cls(namespace, base_url, auth, settings, tls, dynamic) if ok else None
 
 
 class RequestPlan:
@@ -394,6 +408,8 @@ class AuthPlan:
         self.body: dict[str, str] = {}
         self.path_vars: dict[str, str] = {}
         self.derived: list[str] = []  # values the runtime computed from credentials (masked like them)
+        self.kind = ""  # set for the schemes compiled per upstream (dynamic, tls)
+        self.fields: dict[str, object] = {}
         if auth is None:
             return
         render = lambda text: _constant(ctx, text or "", namespace)  # noqa: E731
@@ -417,10 +433,30 @@ class AuthPlan:
                     self.body[entry.key] = value
                 elif entry.placement == "path":
                     self.path_vars[entry.key] = value
+        else:  # per-request schemes (upstream/auth.py) and client certificates (upstream/tls.py)
+            self.fields = {k: render(v) if isinstance(v, str) else v for k, v in auth.fields.items()}
+            self.kind = auth.kind
         for name, value in self.headers.items():  # a bound secret read from a file often ends with a line break
             if any(ch in _BAD_HEADER_CHARS for ch in value):
                 raise CompileError(f"authentication of consumes '{namespace}': the value bound for header '{name}' holds a line "
                                    "break or another control character (often a trailing newline in the secret); remove it", "bad-credential")
+
+
+def _per_upstream(auth: AuthPlan, base_url: str, ctx: CompileContext, namespace: str) -> tuple["DynamicAuth | None", TlsPlan | None]:
+    """The per-request credentials or the TLS client identity of a scheme AuthPlan does not render."""
+    from naftiko_runtime.upstream import auth as dynamic
+    from naftiko_runtime.upstream.tls import compile_tls
+
+    fields = auth.fields
+    if auth.kind == "aws-sigv4":
+        return dynamic.SigV4Config.compile(fields, base_url, namespace), None
+    if auth.kind == "oauth2":
+        return dynamic.OAuth2Config.compile(fields, namespace), None
+    if auth.kind == "digest":
+        return dynamic.DigestConfig(str(fields.get("username", "")), str(fields.get("password", ""))), None
+    if auth.kind == "certificate":
+        return None, compile_tls(fields, ctx.base_dir, namespace)
+    return None, None
 
 
 def _constant(ctx: CompileContext, text: str, namespace: str) -> str:

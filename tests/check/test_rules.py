@@ -328,13 +328,27 @@ def test_missing_environment_values_are_not_findings(tmp_path, monkeypatch):
 
 # --------------------------------------------------------------------------- auth
 
-@pytest.mark.parametrize("kind", ["oauth1", "aws-sig-v4", "hmac", "digest"])
+@pytest.mark.parametrize("kind", ["oauth1", "hmac"])
 def test_unsupported_consumed_auth_is_an_error(tmp_path, kind):
     d = doc()
     consumes(d)["authentication"] = {"type": kind, "username": "{{API_TOKEN}}", "password": "{{API_TOKEN}}"}
     diags, _ = check(tmp_path, d)
     [err] = found(diags, "unsupported-auth", "error")
     assert f"'{kind}'" in err.message and "not supported by this runtime" in err.message
+
+
+@pytest.mark.parametrize("block,missing", [
+    ({"type": "aws-sig-v4", "accessKeyId": "{{API_TOKEN}}"}, "`secretAccessKey`"),
+    ({"type": "oauth2", "clientId": "{{API_TOKEN}}"}, "`tokenEndpoint` and `clientSecret`"),
+    ({"type": "certificate"}, "`certificate`"),
+    ({"type": "digest", "username": "{{API_TOKEN}}"}, "`password`"),
+])
+def test_a_consumed_scheme_missing_its_keys_names_them(tmp_path, block, missing):
+    d = doc()
+    consumes(d)["authentication"] = block
+    diags, _ = check(tmp_path, d)
+    [err] = found(diags, "auth-incomplete", "error")
+    assert err.message.endswith(f"authentication needs {missing}")
 
 
 def test_unsupported_exposed_auth_is_an_error(tmp_path):
