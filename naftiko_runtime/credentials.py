@@ -24,34 +24,28 @@ class Scheme:
     secrets: tuple[str, ...]  # fields holding credentials: never logged, masked in what callers see
     upstream: tuple[str, ...] | None  # keys required on a consumes entry; None: not usable there
     exposure: tuple[str, ...] | None  # keys required on an exposure; None: not usable there
-    title: str
 
 
 _OAUTH2_UPSTREAM = ("tokenEndpoint", "clientId", "clientSecret", "scopes", "audience", "clientAuthentication")
 _OAUTH2_EXPOSURE = ("authorizationServerUri", "resource", "audience", "scopes", "tokenValidation", "jwksUri", "algorithms", "leeway")
 
 SCHEMES: tuple[Scheme, ...] = (
-    Scheme("bearer", ("bearer",), ("token",), ("token",), ("token",), ("token",), "Bearer token"),
+    Scheme("bearer", ("bearer",), ("token",), ("token",), ("token",), ("token",)),
     Scheme("apikey", ("apikey", "header", "query", "cookie"), ("key", "value", "placement"), ("value",),
-           ("key", "value"), ("key", "value"), "API key"),
+           ("key", "value"), ("key", "value")),
     Scheme("basic", ("basic",), ("username", "password"), ("username", "password"),
-           ("username", "password"), ("username", "password"), "HTTP Basic"),
+           ("username", "password"), ("username", "password")),
     Scheme("digest", ("digest",), ("username", "password"), ("username", "password"),
-           ("username", "password"), None, "HTTP Digest"),
+           ("username", "password"), None),
     Scheme("aws-sigv4", ("awssigv4", "awssignaturev4", "sigv4"),
            ("accessKeyId", "secretAccessKey", "sessionToken", "region", "service"),
-           ("accessKeyId", "secretAccessKey", "sessionToken"), ("accessKeyId", "secretAccessKey"), None,
-           "AWS Signature Version 4"),
+           ("accessKeyId", "secretAccessKey", "sessionToken"), ("accessKeyId", "secretAccessKey"), None),
     Scheme("oauth2", ("oauth2",), tuple(dict.fromkeys(_OAUTH2_UPSTREAM + _OAUTH2_EXPOSURE)), ("clientSecret",),
-           ("tokenEndpoint", "clientId", "clientSecret"), ("authorizationServerUri",),
-           "OAuth 2 (client credentials upstream, bearer JWTs on exposures)"),
+           ("tokenEndpoint", "clientId", "clientSecret"), ("authorizationServerUri",)),
     Scheme("certificate", ("certificate", "mtls", "clientcertificate"),
            ("certificate", "privateKey", "passphrase", "caBundle"), ("privateKey", "passphrase"),
-           ("certificate",), None, "client certificate (mutual TLS)"),
+           ("certificate",), None),
 )
-
-# Recognized in real files, supported nowhere yet: refused rather than sent unsigned.
-KNOWN_UNSUPPORTED = ("oauth1", "hmac")
 
 # Keys real files write in `authentication` blocks that are read as one of the schemes above
 # (docs/dialect.md: `{type: apiKey, header, token}`, `{type: query, parameters: [...]}`, oauth1).

@@ -287,5 +287,5 @@ class ConsumesReader(ImportReader):
             missing.append("resource")  # the audience tokens must be issued for
         if missing:
             cause = self.typos.cause(node.pos, missing)
-            self.d.error(node.pos, f"{scheme.title} authentication needs {' and '.join(f'`{k}`' for k in missing)}{cause}", "auth-incomplete")
+            self.d.error(node.pos, f"{kind} authentication needs {' and '.join(f'`{k}`' for k in missing)}{cause}", "auth-incomplete")
         return Auth(scheme.kind, node.pos, original_type=kind, fields=fields)
