@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Awaitable, Callable, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
+from naftiko_runtime import redact
 from naftiko_runtime.errors import CompileError, UpstreamBadResponse
 
 if TYPE_CHECKING:
@@ -221,6 +222,7 @@ class OAuth2ClientCredentials:
         lifetime = data.get("expires_in")
         lifetime = float(lifetime) if isinstance(lifetime, (int, float)) and lifetime > 0 else 3600.0
         self._token = data["access_token"]
+        redact.register(self._token)  # a credential like the bound ones: masked in answers and logs
         self._refresh_at = self._clock() + lifetime - min(REFRESH_MARGIN, lifetime / 10)
         log.debug("upstream '%s': OAuth 2 token fetched, valid %.0fs", ns, lifetime)
 

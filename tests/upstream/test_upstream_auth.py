@@ -10,6 +10,7 @@ import datetime
 import hashlib
 import hmac
 import json
+import secrets
 import ssl
 import sys
 from pathlib import Path
@@ -185,12 +186,17 @@ class TokenServer:
     def __init__(self, lifetime: float = 3600, delay: float = 0.05):
         self.lifetime, self.delay = lifetime, delay
         self.requests: list[dict[str, Any]] = []
+        self.issued: list[str] = []  # random like real tokens (the runtime masks every token it was given)
+        self.revoke_into: set[str] | None = None  # a set every token issued from now on is added to
 
     async def token(self, request: web.Request) -> web.Response:
         form = dict(await request.post())
         self.requests.append({"form": form, "authorization": request.headers.get("Authorization")})
+        self.issued.append(f"tok-{secrets.token_hex(8)}")
+        if self.revoke_into is not None:
+            self.revoke_into.add(self.issued[-1])
         await asyncio.sleep(self.delay)  # long enough for concurrent callers to pile up
-        return web.json_response({"access_token": f"token-{len(self.requests)}", "token_type": "Bearer", "expires_in": self.lifetime})
+        return web.json_response({"access_token": self.issued[-1], "token_type": "Bearer", "expires_in": self.lifetime})
 
 
 class Upstream:
@@ -241,7 +247,7 @@ async def test_one_token_for_100_concurrent_calls(tmp_path, oauth2_servers):
     finally:
         await runtime.close()
     assert all(o.status == 200 for o in outcomes)
-    assert len(tokens.requests) == 1 and set(upstream.seen) == {"Bearer token-1"}
+    assert len(tokens.requests) == 1 and set(upstream.seen) == {f"Bearer {tokens.issued[0]}"}
     [sent] = tokens.requests
     assert sent["form"] == {"grant_type": "client_credentials", "scope": "read write", "audience": "https://api.example.com"}
     assert sent["authorization"] == "Basic YXBwLTE6czNjcjN0LXZhbHVl"  # app-1:s3cr3t-value
@@ -253,11 +259,12 @@ async def test_one_refresh_after_a_401(tmp_path, oauth2_servers):
     runtime = Runtime(plan)
     try:
         assert (await call(plan, runtime)).status == 200
-        upstream.refuse.add("token-1")  # revoked upstream before it expired
+        upstream.refuse.add(tokens.issued[0])  # revoked upstream before it expired
         outcomes = await asyncio.gather(*(call(plan, runtime) for _ in range(10)))
         assert all(o.status == 200 for o in outcomes)
-        assert len(tokens.requests) == 2 and upstream.seen[-1] == "Bearer token-2"
-        upstream.refuse |= {"token-2", "token-3"}  # a fresh token refused too: one refresh, then the 401 is the answer
+        assert len(tokens.requests) == 2 and upstream.seen[-1] == f"Bearer {tokens.issued[1]}"
+        upstream.refuse.add(tokens.issued[1])
+        tokens.revoke_into = upstream.refuse  # the next token is refused too: one refresh, then the 401 is the answer
         assert (await call(plan, runtime)).status == 401
         assert len(tokens.requests) == 3
     finally:
@@ -275,7 +282,7 @@ async def test_the_token_is_refreshed_before_it_expires(tmp_path, oauth2_servers
         assert (await call(plan, runtime)).status == 200
     finally:
         await runtime.close()
-    assert len(tokens.requests) == 2 and upstream.seen == ["Bearer token-1", "Bearer token-2"]
+    assert len(tokens.requests) == 2 and upstream.seen == [f"Bearer {t}" for t in tokens.issued]
 
 
 async def test_a_failing_token_endpoint_is_a_502_naming_the_upstream(tmp_path, oauth2_servers):
