@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--env-file", type=Path, default=None, metavar="FILE", help="load environment variables from a dotenv file first (variables already set win)")
     add_settings(run)
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="log verbosity (logs go to stderr)")
+    run.add_argument("--log-format", default="text", choices=["text", "json"],
+                     help="text (default) or json: one JSON object per line on stderr (time, level, logger, message, trace_id, span_id)")
     run.add_argument("--access-log", action="store_true", help="log one line per request")
     run.add_argument("--mock", action="store_true", help="replace every upstream by an in-process stateful fake (no network, no API keys)")
     run.add_argument("--stdio", action="store_true", help="serve the file's MCP exposure on stdin/stdout instead of HTTP")
@@ -95,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    from naftiko_runtime.logs import console
+
+    console(message)
 
 
 def _refuse(paths: list[str], message: str, code: int = 1) -> int:
@@ -114,7 +118,7 @@ def run_command(args: argparse.Namespace) -> int:
     from naftiko_runtime.server import ServeOptions
     from naftiko_runtime.settings import Settings
 
-    handler = configure_logging(args.log_level)
+    handler = configure_logging(args.log_level, fmt=args.log_format)
     if args.env_file is not None:
         if not args.env_file.is_file():
             _print(f"naftiko: --env-file {args.env_file}: no such file")
