@@ -7,7 +7,7 @@ and httptools for every Python server. Every process this starts is stopped by i
 
     python bench/bench.py                 # the whole run (~5-7 min): table + results/*.json
     python bench/bench.py --quick         # 1 s cells, small RSS phase: checks the harness
-    python bench/bench.py --only rest     # rest | mcp | startup | memory | large (repeatable)
+    python bench/bench.py --only rest     # rest | mcp | orchestration | startup | memory | large (repeatable)
     python bench/bench.py profile --target rest    # py-spy at c=32: rest | mcp | handwritten
     python bench/bench.py profile --target startup # cProfile of startup: startup | startup-500
 """
@@ -34,6 +34,8 @@ from typing import Any, Callable
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
+ORCHESTRATION = BENCH / "orchestration.yaml"  # two independent calls + a lookup (bench/README.md)
+ORCH_TOOL = "session-summary"
 RESULTS = BENCH / "results"
 WRK_DIR = BENCH / "wrk"
 FASTMCP_PYTHON = BENCH / ".venv-fastmcp" / "bin" / "python"
@@ -465,12 +467,12 @@ class Naftiko:
 
 
 def start_naftiko(procs: Processes, name: str, capability: Path, stub_port: int, core: int, prefix: str = "",
-                  source: Path | None = None) -> Naftiko:
+                  source: Path | None = None, route: str | None = None, tool: str | None = None) -> Naftiko:
     rest_port, mcp_port = free_port(), free_port()
     proc = procs.start(name, naftiko_argv(capability, stub_port, rest_port, mcp_port, source), core, env={"VAPI_API_KEY": API_KEY})
-    route = f"/v1/{prefix}/session/{SESSION_ID}" if prefix else f"/v1/session/{SESSION_ID}"
+    route = route or (f"/v1/{prefix}/session/{SESSION_ID}" if prefix else f"/v1/session/{SESSION_ID}")
     startup = wait_ready(proc, rest_ok(rest_port, route))
-    tool = f"{prefix}-{TOOL}" if prefix else TOOL
+    tool = tool or (f"{prefix}-{TOOL}" if prefix else TOOL)
     try:
         mcp_ready = wait_ready(proc, mcp_ok(mcp_port, tool), timeout=10)
         problem = None
@@ -613,8 +615,20 @@ def run(settings: Settings) -> dict[str, Any]:
             else:
                 report["notes"].append(f"FastMCP not measured: {FASTMCP_PYTHON} missing (bench/run.sh creates it)")
 
+        orch: list[Variant] = []
+        if s.wants("orchestration"):
+            hand, port = python_server(procs, "handwritten-orchestration", "handwritten_proxy.py", ["--upstream", stub_url], s.server_core)
+            summary = f"/v1/session/{SESSION_ID}/summary"
+            st["handwritten_orchestration_s"] = wait_ready(hand, rest_ok(port, summary))
+            steps = start_naftiko(procs, "naftiko-orchestration", ORCHESTRATION, stub_port, s.server_core, route=summary, tool=ORCH_TOOL)
+            orch += [Variant("hand-written sequential", "orch", Target(f"http://127.0.0.1:{port}{summary}"), hand, stub),
+                     Variant("naftiko steps (REST)", "orch", Target(f"http://127.0.0.1:{steps.rest_port}{summary}"), steps.proc, stub)]
+            if not steps.mcp_problem:
+                orch.append(Variant("naftiko steps (MCP)", "orch", Target(f"http://127.0.0.1:{steps.mcp_port}/mcp", ORCH_TOOL), steps.proc, stub))
+
         # 2. load: each section's variants interleaved, every server already up and idle but one
-        for title, variants in (("REST  GET /v1/session/{id}", rest), (f"MCP  tools/call {TOOL}", mcp)):
+        for title, variants in (("REST  GET /v1/session/{id}", rest), (f"MCP  tools/call {TOOL}", mcp),
+                                ("ORCH  GET /v1/session/{id}/summary: 2 upstream calls + lookup", orch)):
             if variants:
                 print(title, flush=True)
                 report["rows"] += measure_section(variants, s)
@@ -736,6 +750,11 @@ def ratios(report: dict[str, Any]) -> list[dict[str, Any]]:
     if base:
         for kind, c in (("rest", 1), ("rest", 32), ("mcp", 8), ("mcp", 32)):
             add(f"{kind.upper()} req/s vs naftiko@{base}, c={c}", div(rps("naftiko", kind, c), rps(f"naftiko@{base}", kind, c)), ">= 0.97x", lambda v: v >= 0.97, "x")
+    o1, w1 = _row(report, "naftiko steps (REST)", "orch", 1), _row(report, "hand-written sequential", "orch", 1)
+    add("Orchestration p50 at c=1 minus hand-written sequential", round(o1["p50_ms"] - w1["p50_ms"], 3) if o1 and w1 else None,
+        "< 0 ms", lambda v: v < 0, " ms")
+    add("Orchestration req/s vs hand-written sequential, c=32", div(rps("naftiko steps (REST)", "orch", 32), rps("hand-written sequential", "orch", 32)),
+        ">= 0.9x", lambda v: v >= 0.9, "x")
     add("500-op REST req/s vs seed, c=32", div(rps("naftiko 500-op", "rest", 32), rps("naftiko", "rest", 32)), "same (>= 0.95x)", lambda v: v >= 0.95, "x")
     add("500-op MCP req/s vs seed, c=8", div(rps("naftiko 500-op", "mcp", 8), rps("naftiko", "mcp", 8)), "same (>= 0.95x)", lambda v: v >= 0.95, "x")
     add("500-op naftiko run ready", _round(st.get("naftiko_500_s")), "<= 3.0 s", lambda v: v <= 3.0, " s")
@@ -960,7 +979,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of discarded load before each cell (default 1)")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per section; cells report the median (default 2)")
     parser.add_argument("--concurrency", default="1,8,32", help="wrk connections per cell (default 1,8,32)")
-    parser.add_argument("--only", action="append", default=[], choices=["rest", "mcp", "startup", "memory", "large"])
+    parser.add_argument("--only", action="append", default=[], choices=["rest", "mcp", "orchestration", "startup", "memory", "large"])
     parser.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
                         help="first wait up to SECONDS for the 1-minute load average to drop under 0.5 (other users)")
     parser.add_argument("--baseline", default="", metavar="REV", help="also measure the runtime of git revision REV (rows `naftiko@REV`), side by side")

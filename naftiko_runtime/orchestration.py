@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from naftiko_runtime.upstream.client import Response
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_HEAD = re.compile(r"[^.\[]*")  # the step name: up to the first `.` or `[`
 _SEGMENT = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 Resolve = Callable[[Step], "tuple[ConsumedOperation, Upstream] | None"]
@@ -51,8 +52,8 @@ class StepPath:
 
     def __init__(self, text: str):
         body = text.strip()[2:] if text.strip().startswith("$.") else ""
-        head, _, rest = body.partition(".")
-        self.step = head
+        head = _HEAD.match(body)
+        self.step, rest = head.group(0), body[head.end():]
         self.walk: tuple[str | int, ...] = tuple(
             int(index) if index else (int(name) if name.isdigit() else name) for name, index in _SEGMENT.findall(rest)
         )

@@ -107,7 +107,7 @@ class Listener:
 
     @property
     def routes(self) -> int:
-        return len(self.api.routes) if isinstance(self.api, RestApi) else 0
+        return len(self.api.routes) + len(self.api.forwards) if isinstance(self.api, RestApi) else 0
 
     @property
     def identity(self) -> tuple[str, str, str]:

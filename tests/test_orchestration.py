@@ -346,3 +346,34 @@ def test_flows_keyed_steps_and_target_of_later_versions_run_the_same_pipeline():
     assert call(invocation, FakeRuntime(ROUTES), imo="IMO-1") == {
         "imo": "IMO-1", "specs": {"name": "Northern Star"},
         "crew": [{"fullName": "Ann", "role": "captain"}, {"fullName": "Cy", "role": "mate"}]}
+
+
+def test_paths_index_arrays_keep_explicit_nulls_and_a_lookup_on_no_output_names_itself():
+    tool = """
+- name: picks
+  description: x
+  steps:
+  - {name: list-crew, type: call, call: registry.list-crew}
+  - {name: ship, type: call, call: registry.get-ship, with: {imo_number: IMO-1}}
+  mappings:
+  - {targetName: second, value: "$.list-crew[1].fullName"}
+  - {targetName: third, value: $.list-crew.2.role}
+  - {targetName: flag, value: $.ship.flag}
+"""
+    routes = {**ROUTES, ("GET", "/ships/IMO-1"): (200, {**SHIP, "flag": None})}
+    assert call(compile_tool(tool), FakeRuntime(routes)) == {"second": "Bob", "third": "mate", "flag": None}
+    broken = """
+- name: lookup-on-text
+  description: x
+  steps:
+  - {name: list-crew, type: call, call: registry.list-crew}
+  - {name: who, type: lookup, index: list-crew, match: crewId, lookupValue: C1}
+"""
+
+    class TextRuntime(FakeRuntime):
+        async def send(self, namespace, request):
+            return Response(200, b"not json", "text/plain")
+
+    with pytest.raises(StepFailure) as err:
+        call(compile_tool(broken), TextRuntime({}))
+    assert (err.value.step, err.value.status) == ("who", 502) and "lookup index 'list-crew' has no output" in err.value.message

@@ -14,7 +14,7 @@ from mcp import Client
 from tests.support.servers import RoutesUpstream, free_port, http_request, naftiko
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
-CAPABILITY = "tests/fixtures/orchestration/shipyard.yaml"
+CAPABILITY = "examples/orchestration/shipyard.yaml"  # the runnable example of docs/orchestration.md
 TOKEN = "tok-registry-5c1e"
 SHIP = {"imo_number": "IMO-9321483", "vessel_name": "Northern Star", "dimensions": {"length_overall": 229},
         "assignedCrew": ["CREW-001", "CREW-003", "CREW-404"]}
