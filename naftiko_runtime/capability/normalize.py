@@ -90,11 +90,13 @@ class Normalizer(ConsumesReader, ExposesReader):
         return cap
 
     def shared_parts(self, cap: Capability, root: YMap, keys: list[str]) -> None:
-        """A file holding only parts other files import: root consumes, exposes (and binds)."""
+        """A file holding only parts other files import: root consumes, aggregates, exposes (and binds)."""
         if any(key != "consumes" for key in keys) and not versions.is_ikanos(self.version):
             self.d.note(root.pos, f"a file of shared {', '.join(keys)} is an Ikanos ({versions.FIRST_IKANOS}+) form; read as one", "version-feature")
         for item, pos in self._list(root, "consumes", "root"):
             self.consumes_entry(cap, item, pos)
+        if "aggregates" in root:
+            self.aggregates(cap, root)
         for item, pos in self._list(root, "exposes", "root"):
             self.expose(cap, item, pos)
 

@@ -8,6 +8,7 @@ lookup whose `index` is not an earlier step, two steps with one name, a `ref` to
 
 from __future__ import annotations
 
+import copy
 import itertools
 from dataclasses import replace
 from typing import Any
@@ -25,7 +26,8 @@ from naftiko_runtime.capability.model import (
     Step,
     Tool,
 )
-from naftiko_runtime.capability.imports import ImportReader
+from naftiko_runtime.capability.imports import ImportReader, is_import
+from naftiko_runtime.capability.versions import FUNCTIONS, LABEL, TARGET_NAME
 from naftiko_runtime.capability.reader import distinct, kind
 from naftiko_runtime.capability.yamlsource import YList, YMap
 
@@ -145,7 +147,7 @@ class OrchestrationReader(ImportReader):
             entry = self._map(item, f"a mapping of {where}", raw.at(i))
             if entry is None:
                 continue
-            key = "target" if "target" in entry else "targetName"
+            key = self.spelling(entry, TARGET_NAME, f"a mapping of {where}")
             target = self._str(entry, key, f"a mapping of {where}")
             value = self._str(entry, "value", f"a mapping of {where}")
             if not target:
@@ -183,20 +185,42 @@ class OrchestrationReader(ImportReader):
             node = self._map(item, "an aggregate", pos)
             if node is None:
                 continue
+            if is_import(node, "aggregates"):
+                self.import_aggregate(cap, node)
+                continue
             namespace = self._str(node, "namespace", "an aggregate", required=True)
             if not namespace:
                 continue
             aggregate = by_namespace.get(namespace)
             if aggregate is None:
-                aggregate = by_namespace[namespace] = Aggregate(namespace, node.pos, self._str(node, "label", "aggregate") or self._str(node, "display", "aggregate"))
+                aggregate = by_namespace[namespace] = Aggregate(namespace, node.pos, self.renamed(node, LABEL, f"aggregate '{namespace}'"))
                 cap.aggregates.append(aggregate)
 
             def twice(function: Function, first: Function) -> None:
                 self.d.error(function.pos, f"aggregate function '{function.namespace}.{function.name}' is declared twice (first at {first.pos}); a `ref` must name one", "duplicate-function")
 
-            key = "flows" if "flows" in node else "functions"
+            key = self.spelling(node, FUNCTIONS, f"aggregate '{namespace}'")
             parsed = (self.function(item, fpos, namespace) for item, fpos in self._list(node, key, f"aggregate '{namespace}'"))
             aggregate.functions = distinct(itertools.chain(aggregate.functions.values(), parsed), twice)
+
+    def import_aggregate(self, cap: Capability, node: YMap) -> None:
+        """`- import: crew-resolver` / `from: ./shared/aggregates.yaml`: the aggregate and its functions."""
+        found = self.imported(node, "aggregates")
+        if found is None:
+            return
+        source, wanted, alias, pos = found
+        aggregate = next((a for a in source.aggregates if a.namespace == wanted), None)
+        if aggregate is None:
+            self.unknown(node, "aggregate", wanted, pos, [a.namespace for a in source.aggregates])
+            return
+        if any(a.namespace == alias for a in cap.aggregates):
+            self.d.error(node.at("as" if "as" in node else "import"), f"aggregate namespace '{alias}' is declared twice", "duplicate-namespace")
+            return
+        aggregate = copy.deepcopy(aggregate)
+        aggregate.namespace = alias
+        for function in aggregate.functions.values():
+            function.namespace = alias
+        cap.aggregates.append(aggregate)
 
     def function(self, item: Any, pos: Pos, namespace: str) -> Function | None:
         named = self._named(item, pos, f"a function of aggregate '{namespace}'")

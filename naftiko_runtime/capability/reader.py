@@ -105,16 +105,20 @@ class Reader:
             out.append((value, at))
         return out
 
-    def renamed(self, node: YMap, rename: Rename, where: str) -> str:
-        """A text field renamed between versions (`label` -> `display`): either spelling is read,
-        the one this file's version does not use is noted."""
+    def spelling(self, node: YMap, rename: Rename, where: str) -> str:
+        """Which spelling of a key renamed between versions to read (`label`/`display`...): this
+        version's when present, else the other one, which is noted."""
         canonical = rename.canonical(self.version)
         other = rename.new if canonical == rename.old else rename.old
         if other in node:
             self.d.note(node.key_at(other), f"`{other}` in {where}: {self.version} calls it `{canonical}`; read as `{canonical}`", "version-renamed-key")
             if canonical not in node:
-                return self._str(node, other, where)
-        return self._str(node, canonical, where)
+                return other
+        return canonical
+
+    def renamed(self, node: YMap, rename: Rename, where: str) -> str:
+        """A text field renamed between versions, in either spelling."""
+        return self._str(node, self.spelling(node, rename, where), where)
 
     def _named(self, item: Any, pos: Pos, what: str) -> tuple[YMap, str] | None:
         """A mapping with a (required) `name`, or None after reporting what is wrong."""

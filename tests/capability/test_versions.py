@@ -205,3 +205,32 @@ def test_exposes_and_binds_import_from_files_of_shared_parts(tmp_path):
     assert resolve_binds(cap, tmp_path).flat == {"TOKEN": "t-123"}
     _, d = load(text.replace("import: tools", "import: nope"), tmp_path)
     assert any(x.rule == "import-not-found" and "defines no exposure 'nope'; it has: tools" in x.message for x in d.errors)
+
+
+def test_aggregates_import_from_a_file_of_shared_aggregates_and_refs_reach_them(tmp_path):
+    write(tmp_path, {
+        "shared/api.yml": CONSUMES,
+        "shared/aggregates.yml": ("ikanos: 1.0.0-beta4\naggregates:\n- display: Things\n  namespace: things\n  flows:\n"
+                                  "    list-all:\n      description: Every thing.\n      call: api.list-things\n"),
+    })
+    text = ("ikanos: 1.0.0-beta4\ncapability:\n  consumes:\n  - {import: api, from: ./shared/api.yml}\n"
+            "  aggregates:\n  - {import: things, from: ./shared/aggregates.yml, as: stuff}\n"
+            "  exposes:\n  - type: mcp\n    namespace: tools\n    port: 3001\n    tools:\n      list: {ref: stuff.list-all}\n")
+    cap, d = load(text, tmp_path)
+    assert not d.errors, [str(x) for x in d.errors]
+    function = cap.function(("stuff", "list-all"))
+    assert function is not None and function.namespace == "stuff" and function.action.call == ("api", "list-things")
+    assert cap.mcp[0].tools[0].description == "Every thing."  # inherited through the ref
+    _, d = load(text.replace("import: things", "import: nope"), tmp_path)
+    assert any(x.rule == "import-not-found" and "defines no aggregate 'nope'; it has: things" in x.message for x in d.errors)
+
+
+def test_functions_and_target_name_in_an_ikanos_file_are_read_and_noted():
+    text = ("ikanos: 1.0.0-beta4\ncapability:\n  consumes:\n  - namespace: api\n    type: http\n    baseUri: http://api.invalid\n"
+            "    resources: {things: {path: /things, operations: {list-things: {method: GET}}}}\n"
+            "  aggregates:\n  - label: Things\n    namespace: things\n    functions:\n    - name: list-all\n      description: All.\n      call: api.list-things\n"
+            "  exposes:\n  - type: mcp\n    namespace: tools\n    port: 3001\n    tools:\n      list: {ref: things.list-all}\n")
+    cap, d = load(text)
+    assert not d.errors and cap.function(("things", "list-all")) is not None
+    notes = [x.message for x in d if x.rule == "version-renamed-key"]
+    assert any("calls it `flows`" in m for m in notes) and any("calls it `display`" in m for m in notes)

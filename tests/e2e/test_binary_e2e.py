@@ -87,6 +87,14 @@ async def test_mcp_returns_base64_image_content_of_the_same_bytes_and_cache_hint
         echo.respond_with(200, b"\x00" * (64 * 1024 + 1), headers={"Content-Type": "image/png"})
         result = await client.call_tool("get-photo", {"id": "big"})
         assert result.is_error and "64 KiB maxBinarySize" in result.content[0].text
+        # resources: the same cache hints, and a binary resource reads as a base64 blob
+        templates = await client.list_resource_templates()
+        assert (templates.ttl_ms, templates.cache_scope) == (60000, "public")
+        echo.respond_with(200, PNG, headers={"Content-Type": "application/octet-stream"})
+        read = await client.read_resource("photos://library/p1/bytes")
+        assert (read.ttl_ms, read.cache_scope) == (60000, "public")
+        [blob] = read.contents
+        assert blob.mime_type == "image/png" and base64.b64decode(blob.blob) == PNG
 
 
 def test_other_binary_types_are_embedded_blob_resources_never_text():
