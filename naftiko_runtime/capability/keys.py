@@ -144,6 +144,12 @@ COLLECTIONS = frozenset({
 })
 
 
+def keyed_fields(items: Any) -> bool:
+    """`items: {fullName: {type: string}, ...}`: an Ikanos orchestrated array's element fields keyed
+    by name, not one output parameter (whose `type` is text)."""
+    return isinstance(items, YMap) and bool(items) and all(isinstance(v, YMap) for v in items.values())
+
+
 @dataclass(frozen=True)
 class Typo:
     """A key that is a near miss of one defined at its position."""
@@ -241,7 +247,7 @@ class _Walker:
             if name in kind.keys:
                 child = kind.keys[name]
                 if child is not None:
-                    self.value(value, child, name in COLLECTIONS, inside)
+                    self.value(value, child, name in COLLECTIONS or (name == "items" and keyed_fields(value)), inside)
             elif not name.startswith("x-"):
                 self.unknown(node, key, name, kind, inside)
 

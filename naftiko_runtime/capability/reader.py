@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
 from naftiko_runtime.capability.diagnostics import Diagnostics, Pos
-from naftiko_runtime.capability.keys import Typos
+from naftiko_runtime.capability.keys import Typos, keyed_fields
 from naftiko_runtime.capability.model import (
     HTTP_METHODS,
     JSON_TYPES,
@@ -256,7 +256,15 @@ class Reader:
         items = node.get("items")
         if isinstance(items, YList) and items:
             items = items[0]
-        if isinstance(items, YMap):
+        if keyed_fields(items):
+            # Ikanos orchestrated arrays key each element's fields by name: `items: {fullName: {type: string}}`
+            element = OutputParam(type="object", pos=items.pos)
+            for key, sub in items.items():
+                parsed = self.output(sub, items.at(key))
+                if parsed is not None:
+                    element.properties[str(key)] = parsed
+            out.items = element
+        elif isinstance(items, YMap):
             out.items = self.output(items, node.at("items"))
         return out
 

@@ -234,3 +234,13 @@ def test_functions_and_target_name_in_an_ikanos_file_are_read_and_noted():
     assert not d.errors and cap.function(("things", "list-all")) is not None
     notes = [x.message for x in d if x.rule == "version-renamed-key"]
     assert any("calls it `flows`" in m for m in notes) and any("calls it `display`" in m for m in notes)
+
+
+def test_orchestrated_array_items_keyed_by_field_name_are_an_object_element():
+    text = KEYED.format(other="list").replace("        call: api.list-things\n", "        call: api.list-things\n        outputParameters:\n"
+                                              "        - type: array\n          mapping: $.\n          items:\n            type: {type: string, mapping: $.kind}\n"
+                                              "            label: {type: string, mapping: $.label}\n")
+    cap, d = load(text)
+    assert not [x for x in d if x.severity != "note"], [str(x) for x in d]
+    items = cap.mcp[0].tools[0].action.outputs[0].items
+    assert items.type == "object" and sorted(items.properties) == ["label", "type"]  # a field named `type` too
