@@ -22,20 +22,23 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import unquote_to_bytes
 
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from naftiko_runtime import credentials
 
 from naftiko_runtime.errors import CompileError
 from naftiko_runtime.exposes.cors import CorsMiddleware, CorsPolicy
 from naftiko_runtime.exposes.problems import problem
 from naftiko_runtime.exposes.health import HealthProbes, Lifecycle
 from naftiko_runtime.exposes.hosts import LoopbackOnly
+from naftiko_runtime.exposes.oauth import METADATA_PATH, OAuthGuard
 from naftiko_runtime.capability.model import Auth
 from naftiko_runtime.upstream.request import CompileContext
 
 log = logging.getLogger("naftiko.auth")
 
 REALM = "naftiko"
-SUPPORTED = ("bearer", "apikey", "basic")
 Verdict = Literal["ok", "missing", "invalid"]
 
 
@@ -89,7 +92,16 @@ class Guard:
             ok &= _same(value or b"", want.digest) and value is not None
         return "ok" if ok and not self.blank else "invalid"
 
-    def challenge(self, verdict: Verdict) -> str:
+    def start(self) -> "Guard":
+        return self  # nothing per process: the expected values are compiled
+
+    async def verify(self, scope: Scope) -> tuple[Verdict, str]:
+        return self.check(scope), ""
+
+    def detail(self, verdict: str, why: str) -> str:
+        return f"this API requires {self.describe()}" if verdict == "missing" else "the credentials presented were not accepted"
+
+    def challenge(self, verdict: str, why: str = "", scope: Scope | None = None) -> str:
         if self.scheme == "bearer":
             return f'Bearer realm="{REALM}"' + (', error="invalid_token"' if verdict == "invalid" else "")
         if self.scheme == "basic":
@@ -112,14 +124,17 @@ class Guard:
         return " and ".join(f"an API key in {e.placement} '{e.name}'" for e in self.expected)
 
 
-def compile_guard(auth: Auth | None, ctx: CompileContext, namespace: str) -> Guard | None:
+def compile_guard(auth: Auth | None, ctx: CompileContext, namespace: str) -> Guard | OAuthGuard | None:
     """The guard for an exposure, or None when it declares no authentication. Raises CompileError."""
     if auth is None:
         return None
-    if auth.kind not in SUPPORTED:
+    scheme = credentials.BY_KIND.get(auth.kind)
+    if scheme is None or scheme.exposure is None:
         raise CompileError(f"authentication type '{auth.original_type or auth.kind}' on exposure '{namespace}' is not supported "
-                         f"by this runtime ({', '.join(SUPPORTED)} are); it is not served rather than served unprotected",
+                           f"by this runtime ({credentials.names('exposure')} are); it is not served rather than served unprotected",
                            "unsupported-auth")
+    if auth.kind == "oauth2":
+        return OAuthGuard.compile(auth.fields, namespace)
 
     def render(text: str | None, what: str) -> str:
         template = ctx.template(text or "")
@@ -153,29 +168,44 @@ def compile_guard(auth: Auth | None, ctx: CompileContext, namespace: str) -> Gua
 
 
 class RequireAuth:
-    """Pure ASGI middleware: a request reaches `app` only with the credential `guard` expects."""
+    """Pure ASGI middleware: a request reaches `app` only with the credential `guard` expects.
 
-    def __init__(self, app: ASGIApp, guard: Guard):
+    An OAuth 2 guard also serves its protected resource metadata (RFC 9728), unauthenticated."""
+
+    def __init__(self, app: ASGIApp, guard: Guard | OAuthGuard):
         self.app = app
         self.guard = guard
+        self.verifier = guard.start()  # per process: an OAuth guard's key cache
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        verdict = self.guard.check(scope)
+        if isinstance(self.guard, OAuthGuard) and scope["path"].startswith(METADATA_PATH):
+            await self._metadata(scope, receive, send)
+            return
+        verdict, why = await self.verifier.verify(scope)
         if verdict == "ok":
             await self.app(scope, receive, send)
             return
-        log.debug("401 for %s %s on '%s': credentials %s", scope.get("method"), scope["path"], self.guard.namespace, verdict)
-        detail = (f"this API requires {self.guard.describe()}" if verdict == "missing"
-                  else "the credentials presented were not accepted")
-        response = problem(401, "Unauthorized", detail, scope["path"],
-                           headers={"WWW-Authenticate": self.guard.challenge(verdict), "Cache-Control": "no-store"})
+        log.debug("%s for %s %s on '%s': credentials %s", 403 if verdict == "forbidden" else 401, scope.get("method"),
+                  scope["path"], self.guard.namespace, verdict)
+        status, title = (403, "Forbidden") if verdict == "forbidden" else (401, "Unauthorized")
+        response = problem(status, title, self.guard.detail(verdict, why), scope["path"],
+                           headers={"WWW-Authenticate": self.guard.challenge(verdict, why, scope), "Cache-Control": "no-store"})
+        await response(scope, receive, send)
+
+    async def _metadata(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert isinstance(self.guard, OAuthGuard)
+        if scope.get("method") not in ("GET", "HEAD"):
+            response = problem(405, "Method not allowed", "the protected resource metadata is read with GET", scope["path"],
+                               headers={"Allow": "GET, HEAD"})
+        else:
+            response = JSONResponse(self.guard.metadata(scope), headers={"Cache-Control": "max-age=300"})
         await response(scope, receive, send)
 
 
-def protect(app: ASGIApp, guard: Guard | None, lifecycle: Lifecycle, loopback_only: bool = False,
+def protect(app: ASGIApp, guard: Guard | OAuthGuard | None, lifecycle: Lifecycle, loopback_only: bool = False,
             cors: CorsPolicy | None = None) -> ASGIApp:
     """An exposure's app as served: probes first (open), then the Host/Origin checks of a loopback
     listener (exposes/hosts.py; the MCP SDK has its own; origins the exposure's `cors` allows pass),

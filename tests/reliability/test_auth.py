@@ -190,7 +190,8 @@ def test_blank_expected_value_refuses_everyone(monkeypatch):
     ('{type: bearer, token: "{{NOT_BOUND}}"}', "uses {{NOT_BOUND}} in its token, which no bind declares"),
     ('{type: apikey, key: k, value: "{{rest.k}}", placement: header}', "which no bind declares"),
     ('{type: apikey, key: k, value: "{{API_TOKEN}}", placement: cookie}', "placement 'cookie'"),
-    ('{type: oauth2, authorizationServerUri: "https://idp.example", resource: "https://api.example"}', "'oauth2' on exposure 'web' is not supported"),
+    ('{type: oauth2, authorizationServerUri: "https://idp.example", resource: "https://api.example", tokenValidation: introspection}', "`tokenValidation: introspection` is not supported"),
+    ('{type: oauth2, authorizationServerUri: "https://idp.example", resource: "https://api.example", algorithms: [none]}', "algorithm(s) none are refused"),
     ('{type: digest, username: a, password: b}', "'digest' on exposure 'web' is not supported"),
 ])
 def test_unusable_exposure_auth_stops_startup(monkeypatch, auth, fragment):
