@@ -144,6 +144,7 @@ def reload_section(procs: Processes, stub_port: int, s: argparse.Namespace) -> l
                 os.replace(tmp, capability)  # as editors save: a new file renamed over the old one
 
         before = proc.log.read_text(errors="replace").count("reloaded:")
+        rss_before = proc.rss_mb()
         editor = threading.Thread(target=edit, daemon=True)
         if reloads:
             editor.start()
@@ -156,10 +157,12 @@ def reload_section(procs: Processes, stub_port: int, s: argparse.Namespace) -> l
         row = {"section": "reload", "case": label, "c": 32, "seconds": s.reload_duration, "edits": edits[0] if reloads else 0,
                "reloads": swapped, "rps": round(r["requests"] / (r["duration_us"] / 1e6), 1), "p50_ms": r["p50_us"] / 1000,
                "p99_ms": r["p99_us"] / 1000, "max_ms": r["max_us"] / 1000, "requests": r["requests"],
-               "errors": sum(r["errors"].values()) + r["bad"], "error_kinds": r["errors"]}
+               "errors": sum(r["errors"].values()) + r["bad"], "error_kinds": r["errors"],
+               "rss_mb_before": rss_before, "rss_mb_after": proc.rss_mb()}
         rows.append(row)
         print(f"  {label:<22} {row['rps']:8.0f} req/s  p50 {row['p50_ms']:6.2f} ms  p99 {row['p99_ms']:6.2f} ms  "
-              f"max {row['max_ms']:7.1f} ms  reloads {swapped:2d}  failed {row['errors']}", flush=True)
+              f"max {row['max_ms']:7.1f} ms  reloads {swapped:2d}  failed {row['errors']}  RSS {rss_before} -> {row['rss_mb_after']} MB",
+              flush=True)
     procs.stop(proc)
     return rows
 
