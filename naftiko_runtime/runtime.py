@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, AsyncContextManager, AsyncIterable
 
 from naftiko_runtime import redact
 from naftiko_runtime.exposes.health import Lifecycle
-from naftiko_runtime.mock import MockTransport
 from naftiko_runtime.plan import Plan
 from naftiko_runtime.upstream.auth import Authenticator
 from naftiko_runtime.upstream.client import HttpTransport, Response, Streamed, Transport
@@ -77,6 +76,8 @@ def _transports(plan: Plan, previous: Runtime | None) -> dict[str, Transport]:
     kept: list[Transport] = []
     out: dict[str, Transport] = {}
     if plan.mock:
+        from naftiko_runtime.mock import MockTransport  # only with --mock (it imports uuid, platform...)
+
         shared = next((t for t in before.values() if isinstance(t, MockTransport)), None)
         kept += [shared] if shared is not None else []
         out = dict.fromkeys(plan.cap.consumes, shared or MockTransport(plan.settings))

@@ -11,7 +11,6 @@ import csv
 import io
 import json
 import re
-import xml.etree.ElementTree as ET
 from typing import Any, Callable
 
 import yaml
@@ -19,6 +18,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import xml.etree.ElementTree as ET
+
     from jsonpath_ng.ext.parser import ExtendedJsonPathParser
 
 from naftiko_runtime.capability.model import OutputParam
@@ -181,10 +182,19 @@ def decode(body: bytes, raw_format: str, content_type: str | None = None) -> Any
             delimiter = {"csv": ",", "tsv": "\t", "psv": "|"}[fmt]
             return list(csv.DictReader(io.StringIO(text), delimiter=delimiter))
         if fmt == "xml":
-            return _xml_children(ET.fromstring(text))
-    except (ValueError, yaml.YAMLError, ET.ParseError, csv.Error):
+            return _parse_xml(text)
+    except (ValueError, yaml.YAMLError, csv.Error):
         return _NOTHING
     return _NOTHING
+
+
+def _parse_xml(text: str) -> Any:
+    import xml.etree.ElementTree as ET  # only for `outputRawFormat: xml`: not a cost of every start
+
+    try:
+        return _xml_children(ET.fromstring(text))
+    except ET.ParseError:
+        return _NOTHING
 
 
 def _xml_children(element: ET.Element) -> Any:

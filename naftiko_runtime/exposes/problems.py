@@ -1,15 +1,34 @@
-"""RFC 9457 problem details: every error the runtime itself produces on REST."""
+"""RFC 9457 problem details: every error the runtime itself produces on REST.
+
+A problem is its own small ASGI response (two messages), not a Starlette `Response`: importing
+`starlette.responses` (with `starlette.requests`, multipart parsing and `http.cookies`) would cost
+every start ~20-50 ms for something this simple (docs/PERFORMANCE.md).
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from naftiko_runtime.errors import InputError, StepFailure, UpstreamFailure
 
 PROBLEM_CT = "application/problem+json"
+
+
+class Response:
+    """A problem+json answer as an ASGI callable: `await response(scope, receive, send)`."""
+
+    def __init__(self, body: bytes, status: int, headers: dict[str, str] | None = None):
+        self.body = body
+        self.status = status
+        self.headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in (headers or {}).items()]
+        self.headers += [(b"content-length", str(len(body)).encode()), (b"content-type", PROBLEM_CT.encode())]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        await send({"type": "http.response.body", "body": self.body})
 
 
 def problem(status: int, title: str, detail: str = "", instance: str = "", headers: dict[str, str] | None = None, **extra: Any) -> Response:
@@ -19,7 +38,7 @@ def problem(status: int, title: str, detail: str = "", instance: str = "", heade
     if instance:
         body["instance"] = instance
     body.update(extra)
-    return Response(json.dumps(body, ensure_ascii=False).encode(), status, headers=headers, media_type=PROBLEM_CT)
+    return Response(json.dumps(body, ensure_ascii=False).encode(), status, headers)
 
 
 def input_problem(exc: InputError, instance: str) -> Response:

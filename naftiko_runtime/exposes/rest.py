@@ -13,7 +13,6 @@ import math
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from naftiko_runtime.errors import InputError, InputProblem, StepFailure, UpstreamFailure
@@ -68,7 +67,7 @@ class _Extractor:
         problems: list[InputProblem] = []
         query = _query_lists(scope) if self.reads_query else {}
         headers = self._headers(scope) if self.header_names else {}
-        cookies = cookie_parser(headers["cookie"]) if "cookie" in headers else {}
+        cookies = _cookies(headers["cookie"]) if "cookie" in headers else {}
         path_params = scope["path_params"]
         for name, location, type_ in self.simple:
             if location == "path":
@@ -115,6 +114,12 @@ class _Extractor:
             if name in wanted:
                 out.setdefault(name.decode("latin-1"), value.decode("latin-1"))
         return out
+
+
+def _cookies(header: str) -> dict[str, str]:
+    from starlette.requests import cookie_parser  # here, not at the top: only cookie routes need starlette.requests
+
+    return cookie_parser(header)
 
 
 def _query_lists(scope: Scope) -> dict[str, list[str]]:
