@@ -42,7 +42,7 @@ from naftiko_runtime.runtime import Runtime
 from naftiko_runtime.tls import Tls
 
 log = logging.getLogger("naftiko")
-MCP_MODULE = "naftiko_runtime.exposes.mcp"
+MCP_MODULE = "naftiko_runtime.exposes.mcp_http"  # its wire types take ~0.2-0.4 s to import; the SDK is loaded later, when needed
 KINDS = {"rest": "REST", "mcp": "MCP", "skill": "skill", "control": "control"}  # how messages name a listener's kind
 
 IDLE_LINGER = 1.0  # seconds an idle keep-alive connection stays open once a stop begins
@@ -226,7 +226,7 @@ class Version:
         self._lifespans: list[_Lifespan] = []
 
     def build(self, listeners: list[Listener]) -> None:
-        """Build the apps of `listeners` (MCP ones need the SDK imported first)."""
+        """Build the apps of `listeners` (MCP ones need MCP_MODULE imported first)."""
         for listener in listeners:
             runtime = self.runtimes[id(listener.plan)]
             if listener.kind == "rest":
@@ -391,8 +391,10 @@ class Server:
         await version.start(ready)
         await self._open(ready, version, sockets)
         if deferred and not self.stopped.is_set():
-            # The MCP SDK takes ~0.7 s to import: REST serves meanwhile (its sockets were bound
-            # above, so early MCP clients wait in the listen backlog rather than being refused).
+            # The MCP app's wire types (mcp_types, pydantic) take ~0.2-0.4 s to import: REST serves
+            # meanwhile (its sockets were bound above, so early MCP clients wait in the listen
+            # backlog rather than being refused). The SDK itself loads on the first request the
+            # fast path does not serve (exposes/mcp_http.py).
             await asyncio.to_thread(importlib.import_module, MCP_MODULE)
             version.build(deferred)
             gc.freeze()

@@ -106,7 +106,8 @@ class Supervisor:
         """Start every worker and supervise until they all stopped; the process's exit code."""
         reserved = [bind(listener, reuse_port=True, listen=False) for listener in self.listeners]  # all or nothing
         if any(lst.kind == "mcp" for lst in self.listeners):
-            importlib.import_module(MCP_MODULE)  # once here, shared by every worker, not once per worker
+            # once here, shared by every worker, not once per worker: the app's module and the SDK
+            importlib.import_module(importlib.import_module(MCP_MODULE).SDK_MODULE)
         signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
         gc.collect()
         gc.freeze()  # the workers share these pages: no collection in a worker writes to them

@@ -1,6 +1,7 @@
 """MCP exposure: the official `mcp` SDK's low-level `Server`, with handlers built from the file.
 
-Two transports share one server definition:
+This module is what imports the SDK; exposes/mcp_http.py loads it on the first HTTP request the
+fast path does not serve. Two transports share one server definition:
 
 - streamable HTTP (`transport: http`, the default): stateless, JSON responses (no SSE), served at
   `/mcp` and at `/` (clients of the reference engine post to the root). The SDK speaks both the
@@ -19,12 +20,11 @@ them (and authenticates) -- see docs/mcp.md.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import mcp.types as types
+from mcp import MCPError
 from mcp.server import CacheHint, Server
 from mcp.server.caching import CACHEABLE_METHODS
 from mcp.server.stdio import stdio_server
@@ -34,13 +34,11 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from naftiko_runtime import __version__
-from naftiko_runtime.exposes.auth import protect
-from naftiko_runtime.exposes.mcp_content import content_handlers
-from naftiko_runtime.exposes.mcp_fast import MCP_PATHS, McpFastPath
-from naftiko_runtime.exposes.hosts import LOOPBACK_NAMES, is_loopback
-from naftiko_runtime.exposes.mcp_tools import Toolset
 from naftiko_runtime.capability.model import McpExposure
+from naftiko_runtime.exposes.mcp_content import content_handlers
+from naftiko_runtime.exposes.mcp_fast import MCP_PATHS, HostRules
+from naftiko_runtime.exposes.mcp_http import host_rules, identity
+from naftiko_runtime.exposes.mcp_tools import Toolset
 from naftiko_runtime.plan import McpApi
 from naftiko_runtime.runtime import Runtime
 
@@ -61,12 +59,18 @@ def build_server(api: McpApi, runtime: Runtime, tools: Toolset | None = None) ->
         return tools.listing
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
-        return await tools.call(params.name, params.arguments)
+        runner = tools.runners.get(params.name)
+        if runner is None:
+            names = list(tools.runners)
+            known = ", ".join(names[:20]) + (f" and {len(names) - 20} more (see tools/list)" if len(names) > 20 else "")
+            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown tool: {params.name}; known tools: {known or 'none'}")
+        return await runner.call(params.arguments)
 
+    name, version = identity(api, runtime)
     server = Server(
-        exposure.namespace,
+        name,
         cache_hints=cache_hints(exposure),
-        version=runtime.plan.cap.info_version or __version__,
+        version=version,
         instructions=exposure.description or None,
         get_tool_input_schema=tools.input_schema,
         on_list_tools=list_tools,
@@ -88,45 +92,31 @@ def cache_hints(exposure: McpExposure) -> dict[str, CacheHint] | None:
 
 
 def security_settings(host: str) -> TransportSecuritySettings | None:
-    """Host/Origin checks for a loopback listener; None (no checks) on any other interface."""
-    if not is_loopback(host):
+    """Host/Origin checks for a loopback listener (the fast path's `HostRules`, for the SDK); None
+    (no checks) on any other interface."""
+    return _security(host_rules(host))
+
+
+def _security(rules: HostRules | None) -> TransportSecuritySettings | None:
+    if rules is None:
         return None
-    return TransportSecuritySettings(
-        enable_dns_rebinding_protection=True,
-        allowed_hosts=[*LOOPBACK_NAMES, *(f"{name}:*" for name in LOOPBACK_NAMES)],
-        allowed_origins=[f"{scheme}://{name}{port}" for scheme in ("http", "https") for name in LOOPBACK_NAMES for port in ("", ":*")],
-    )
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=list(rules.allowed_hosts),
+                                     allowed_origins=list(rules.allowed_origins))
 
 
-def build_app(runtime: Runtime, api: McpApi, host: str = "127.0.0.1") -> ASGIApp:
-    """The ASGI app serving one exposure over streamable HTTP at `/mcp` and `/`, behind the
-    health probes and the exposure's `authentication` guard (exposes/auth.py).
+def sdk_app(runtime: Runtime, api: McpApi, tools: Toolset, rules: HostRules | None, max_body: int) -> tuple[ASGIApp, StreamableHTTPSessionManager]:
+    """The SDK's streamable HTTP app for one exposure at `/mcp` and `/` (stateless, JSON
+    responses), and its session manager, which must be running while the app serves
+    (exposes/mcp_http.py runs it).
 
-    Routes, not a Mount: a Mount answers POST /mcp with a 307 to /mcp/. The session manager runs
-    in this app's lifespan (a mounted app's lifespan would never run). GET answers 405. Stateless
-    2026-07-28 `tools/call` and `tools/list` take the fast path (exposes/mcp_fast.py) in front.
+    Routes, not a Mount: a Mount answers POST /mcp with a 307 to /mcp/. GET answers 405.
     """
-    if not is_loopback(host):
-        log.warning("MCP exposure '%s' listens on %s without Host/Origin checks; publish it only behind a proxy "
-                    "that checks them", api.exposure.namespace, host)
-    tools = Toolset(api, runtime)
-    server = build_server(api, runtime, tools)
-    security = security_settings(host)
-    max_body = runtime.plan.settings.max_body_bytes
     manager = StreamableHTTPSessionManager(
-        app=server, stateless=True, json_response=True, security_settings=security, max_request_body_size=max_body,
+        app=build_server(api, runtime, tools), stateless=True, json_response=True, security_settings=_security(rules),
+        max_request_body_size=max_body,
     )
     endpoint = StreamableHTTPASGIApp(manager)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with manager.run():
-            yield
-
-    routes = [Route(path, endpoint, methods=MCP_METHODS) for path in MCP_PATHS]
-    sdk_app = Starlette(routes=routes, lifespan=lifespan)
-    fast = McpFastPath(sdk_app, tools, lambda: server.server_info_stamp, security, max_body)
-    return protect(fast, api.guard, runtime.lifecycle)
+    return Starlette(routes=[Route(path, endpoint, methods=MCP_METHODS) for path in MCP_PATHS]), manager
 
 
 async def serve_stdio(runtime: Runtime, api: McpApi) -> int:

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any
 
 import orjson
-from mcp.server.transport_security import TransportSecuritySettings
-from mcp.shared.inbound import MODERN_PROTOCOL_VERSIONS, decode_header_value
-from mcp_types import CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, PROTOCOL_VERSION_META_KEY
+from mcp_types import CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, PROTOCOL_VERSION_META_KEY, SERVER_INFO_META_KEY
 from mcp_types import methods as _methods
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -46,15 +46,24 @@ _JSON_HEADERS = [(b"content-type", b"application/json")]
 _ENVELOPE_CACHE = 1024  # distinct `_meta` envelopes remembered as valid (clients send the same one every time)
 
 
+@dataclass(frozen=True)
+class HostRules:
+    """Host/Origin allow-lists of a loopback listener, in the SDK's `TransportSecuritySettings`
+    terms (an exact entry, or `name:*` for any port), as plain data the fast path checks without
+    importing the SDK; exposes/mcp.py gives the same lists to the SDK."""
+
+    allowed_hosts: tuple[str, ...]
+    allowed_origins: tuple[str, ...]
+
+
 class McpFastPath:
     """Pure ASGI, in front of the SDK's app: serves what it fully understands, replays the rest."""
 
-    def __init__(self, sdk_app: ASGIApp, tools: Toolset, server_info: Callable[[], dict[str, Any]],
-                 security: TransportSecuritySettings | None, max_body: int):
+    def __init__(self, sdk_app: ASGIApp, tools: Toolset, server_info: dict[str, Any], security: HostRules | None, max_body: int):
         self.sdk_app = sdk_app
         self.tools = tools
-        self.server_info = server_info  # the SDK server's `server_info_stamp` (a fresh dict per call)
-        self.security = security if security is not None and security.enable_dns_rebinding_protection else None
+        self.server_info = server_info  # the `serverInfo` stamp the SDK's server puts on 2026 results
+        self.security = security
         self.max_body = max_body
         self._envelopes: set[bytes] = set()
         self._listings: dict[str, bytes] = {}  # protocol version -> the SDK's tools/list result, serialized
@@ -78,7 +87,7 @@ class McpFastPath:
             return await _answer(send, b'{"jsonrpc":"2.0","id":%s,"result":%s}' % (orjson.dumps(request_id), listing))
         result = await self.tools.runners[params["name"]].call_wire(params.get("arguments"))
         result["resultType"] = "complete"
-        result["_meta"] = {"io.modelcontextprotocol/serverInfo": self.server_info()}
+        result["_meta"] = {SERVER_INFO_META_KEY: self.server_info}
         await _answer(send, _dumps({"jsonrpc": "2.0", "id": request_id, "result": result}))
 
     def _headers(self, scope: Scope) -> dict[bytes, bytes] | None:
@@ -148,7 +157,7 @@ class McpFastPath:
             name, arguments = params.get("name"), params.get("arguments")
             if type(name) is not str or name not in self.tools.runners or not (arguments is None or type(arguments) is dict):
                 return None
-            if b"mcp-name" in headers and decode_header_value(headers[b"mcp-name"].decode("latin-1")) != name:
+            if headers.get(b"mcp-name", b"").decode("latin-1") != name:  # the SDK's encoded (`=?base64?`) form: its own path
                 return None
         return request_id, method, params, version
 
@@ -194,7 +203,7 @@ def _accepts_json(accept: bytes) -> bool:
     return bool(types & {b"application/json", b"application/*", b"*/*"})
 
 
-def _matches(value: str, allowed: list[str]) -> bool:
+def _matches(value: str, allowed: tuple[str, ...]) -> bool:
     """The SDK's allow-list semantics: an exact entry, or `name:*` for any port."""
     return any(value == entry or (entry.endswith(":*") and value.startswith(entry[:-1])) for entry in allowed)
 

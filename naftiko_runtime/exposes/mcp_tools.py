@@ -17,8 +17,7 @@ import uuid
 from http import HTTPStatus
 from typing import Any
 
-import mcp.types as types
-from mcp import MCPError
+import mcp_types as types
 
 from naftiko_runtime.inputs import schema_validator
 from naftiko_runtime.errors import InputError, StepFailure, UpstreamFailure, cap_text
@@ -187,11 +186,3 @@ class Toolset:
     def input_schema(self, name: str) -> dict[str, Any] | None:
         runner = self.runners.get(name)
         return runner.definition.input_schema if runner else None
-
-    async def call(self, name: str, arguments: Any) -> types.CallToolResult:
-        runner = self.runners.get(name)
-        if runner is None:
-            names = list(self.runners)
-            known = ", ".join(names[:20]) + (f" and {len(names) - 20} more (see tools/list)" if len(names) > 20 else "")
-            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown tool: {name}; known tools: {known or 'none'}")
-        return await runner.call(arguments)

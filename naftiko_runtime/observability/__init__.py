@@ -88,11 +88,17 @@ class Observability:
         """An adapter's ASGI app with per-request metrics and a server span (MCP: context only)."""
         return ObservedApp(app, self, adapter, exposure)
 
-    def observe_mcp(self, server: Any, tools: Any, prompts: list[str], exposure: str) -> None:
-        """Tool calls (whichever path answers them) and every other MCP request, per JSON-RPC call."""
-        from naftiko_runtime.observability.mcp import McpObserver, observe_tools
+    def observe_tools(self, tools: Any, exposure: str) -> None:
+        """Tool calls, whichever path answers them (the fast path, or the SDK once loaded)."""
+        from naftiko_runtime.observability.tools import observe_tools
 
         observe_tools(self, tools, exposure)
+
+    def observe_mcp(self, server: Any, tools: Any, prompts: list[str], exposure: str) -> None:
+        """Tool calls and every other MCP request the SDK answers, per JSON-RPC call."""
+        from naftiko_runtime.observability.mcp import McpObserver
+
+        self.observe_tools(tools, exposure)
         if self.tracing is not None:  # ours replaces the SDK's span (one server span per call)
             server.middleware = [m for m in server.middleware if type(m).__name__ != "OpenTelemetryMiddleware"]
         server.middleware.append(McpObserver(self, exposure, set(prompts)))

@@ -25,7 +25,8 @@ from naftiko_runtime import __version__
 from naftiko_runtime.binds import resolve_binds
 from naftiko_runtime.plan import compile_plan
 from naftiko_runtime.runtime import Runtime
-from naftiko_runtime.exposes.mcp import build_app, build_server, security_settings
+from naftiko_runtime.exposes.mcp import build_server, security_settings
+from naftiko_runtime.exposes.mcp_http import build_app
 from naftiko_runtime.errors import ERROR_BODY_LIMIT
 from naftiko_runtime.exposes.mcp_tools import Toolset
 from naftiko_runtime.errors import CapabilityError
@@ -468,7 +469,7 @@ async def test_corpus_tools(name: str):
             if passes_inputs(tool, engine.plan.cap):
                 assert schema.get("properties"), f"{tool.tool.name}: its call takes inputs but the schema lists none"
             args = {k: SAMPLES.get(v.get("type"), "x1") for k, v in schema.get("properties", {}).items()}
-            result = await tools.call(definition.name, args)  # against the in-process mock upstream
+            result = await tools.runners[definition.name].call(args)  # against the in-process mock upstream
             assert "internal error" not in text_of(result), f"{tool.tool.name}: {text_of(result)}"
             if result.structured_content is not None:
                 assert isinstance(result.structured_content, dict)

@@ -8,6 +8,7 @@ JSON-response mode); both answers must be equal. A counter on the SDK app shows 
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 from typing import Any, Iterator
@@ -16,7 +17,7 @@ import pytest
 
 from naftiko_runtime.binds import resolve_binds
 from naftiko_runtime.capability.load import load_capability
-from naftiko_runtime.exposes.mcp import build_app
+from naftiko_runtime.exposes.mcp_http import build_app
 from naftiko_runtime.plan import compile_plan
 from naftiko_runtime.runtime import Runtime
 from tests.e2e.conftest import SEED
@@ -46,7 +47,8 @@ class Seed:
              "MCP-Protocol-Version": VERSION, "Mcp-Method": method}
         if "name" in params:
             h["Mcp-Name"] = params["name"]
-        r = http_request("POST", self.url + "/mcp", json_body=body, headers={**h, **(headers or {})})
+        sent = {name: value for name, value in {**h, **(headers or {})}.items() if value is not None}  # None: not sent
+        r = http_request("POST", self.url + "/mcp", json_body=body, headers=sent)
         try:
             return r.status, r.json()
         except ValueError:
@@ -99,6 +101,8 @@ def test_tools_list_is_the_sdks_listing(seed):
 
 @pytest.mark.parametrize("change", [
     {"headers": {"Mcp-Name": "other"}},  # header and body disagree
+    {"headers": {"Mcp-Name": None}},  # no Mcp-Name: the SDK's -32020
+    {"headers": {"Mcp-Name": "=?base64?" + base64.b64encode(b"vapi-sessioncontrollerfindone").decode() + "?="}},  # encoded: the SDK decodes it
     {"headers": {"Mcp-Method": "tools/list"}},
     {"headers": {"MCP-Protocol-Version": "2025-11-25"}},  # the handshake era
     {"headers": {"MCP-Protocol-Version": "2099-01-01"}},  # unsupported
