@@ -98,10 +98,6 @@ class Matcher:
                 return self._text.sub(MASK, text)  # type: ignore[union-attr]
         return text
 
-    def found_in_text(self, text: str) -> bool:
-        """Whether some secret's anchor occurs (the matcher may then have something to mask)."""
-        return any(anchor in text for anchor in self._anchors)
-
 
 class Registry:
     """The secrets of this process. Registration happens at startup; matchers are rebuilt then."""

@@ -376,7 +376,8 @@ class Server:
         # Everything built so far (imported modules, the compiled capability) lives as long as
         # the process: move it out of the collector's sight, so collections triggered by
         # per-request garbage scan kilobytes, not the whole heap (bench/: fewer latency spikes).
-        gc.collect()
+        # No full collection first: it costs ~15-30 ms of every start to free a few hundred
+        # objects (docs/PERFORMANCE.md), which stay frozen instead.
         gc.freeze()
         sockets = {listener.port: bind(listener, self.options.reuse_port) for listener in listeners}  # all or nothing
         self.limits = connection_limits(plans, len(listeners))

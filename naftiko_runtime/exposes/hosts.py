@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from naftiko_runtime.exposes.problems import problem
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+_HOSTS_KEPT = 64  # distinct Host values whose verdict is remembered per listener
 
 
 def is_loopback(host: str) -> bool:
@@ -61,6 +62,7 @@ class LoopbackOnly:
     def __init__(self, app: ASGIApp, trusted: Callable[[str], bool] | None = None):
         self.app = app
         self.trusted = trusted
+        self.hosts: dict[bytes, bool] = {}  # verdicts on the Host values seen (clients repeat theirs), bounded
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -70,7 +72,7 @@ class LoopbackOnly:
                     host = value
                 elif name == b"origin":
                     origin = value
-            if host is None or not _loopback_authority(host):
+            if host is None or not self._loopback_host(host):
                 response = problem(421, "Misdirected request", "this server answers only to a loopback Host "
                                    "(127.0.0.1, localhost, [::1]); see --host", scope["path"])
                 return await response(scope, receive, send)
@@ -80,3 +82,11 @@ class LoopbackOnly:
                                    "are not served", scope["path"])
                 return await response(scope, receive, send)
         await self.app(scope, receive, send)
+
+    def _loopback_host(self, host: bytes) -> bool:
+        verdict = self.hosts.get(host)
+        if verdict is None:
+            verdict = _loopback_authority(host)
+            if len(self.hosts) < _HOSTS_KEPT:
+                self.hosts[host] = verdict
+        return verdict
