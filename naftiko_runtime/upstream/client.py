@@ -206,18 +206,17 @@ class HttpTransport:
 
     async def send(self, request: Prepared) -> Response:
         """One call: attempts until an answer is final, the retries are spent, or the budget is."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.timeout
+        deadline = time.monotonic() + self.settings.timeout  # not loop.time(): getting the loop is a getpid() call
         attempt = 0
         while True:
             outcome: Response | UpstreamFailure
             try:
-                outcome = await self._attempt(request, deadline - loop.time(), attempt == 0)
+                outcome = await self._attempt(request, deadline - time.monotonic(), attempt == 0)
                 if outcome.status not in RETRY_STATUSES:  # the common case: final, no retry bookkeeping
                     return outcome
             except UpstreamFailure as exc:
                 outcome = exc
-            delay = retry_delay(request.method, outcome, attempt, self.settings, deadline - loop.time())
+            delay = retry_delay(request.method, outcome, attempt, self.settings, deadline - time.monotonic())
             if delay is None:
                 if isinstance(outcome, UpstreamFailure):
                     raise outcome
