@@ -23,7 +23,7 @@ import asyncio
 import re
 from typing import TYPE_CHECKING, Any, Callable, Union
 
-from naftiko_runtime.capability.model import Action, ConsumedOperation, Mapping, Step, WithRef
+from naftiko_runtime.capability.model import Action, ConsumedOperation, Mapping, OutputParam, Step, WithRef
 from naftiko_runtime.errors import InputError, InputProblem, StepFailure, UpstreamFailure
 from naftiko_runtime.inputs import template_inputs
 from naftiko_runtime.pipeline import JSON_CT, CallStage, Exchange, Outcome, OutputValues, WithPlan
@@ -320,6 +320,12 @@ def compile_steps(action: Action, resolve: Resolve, ctx: CompileContext, respond
         stages.append(stage)
         earlier.append(step.name)
     return Orchestration(tuple(stages), Mappings(action.mappings), respond(*last) if last else None)
+
+
+def shapes(outputs: list[OutputParam]) -> bool:
+    """Whether outputs shape an answer (some `mapping`), or only document the mappings' result
+    (orchestrated outputs: names and types), which must not turn the last call's answer into nulls."""
+    return any(o.mapping is not None or shapes([*o.properties.values(), *([o.items] if o.items else [])]) for o in outputs)
 
 
 def _call_reads(step: Step, op: ConsumedOperation, ctx: CompileContext, is_bind: Callable[[tuple[str, ...]], bool]) -> set[str]:

@@ -34,7 +34,7 @@ from naftiko_runtime.capability.orchestration import script_refused
 from naftiko_runtime.errors import CapabilityError, CompileError
 from naftiko_runtime.exposes.auth import Guard, compile_guard
 from naftiko_runtime.inputs import Input, action_inputs
-from naftiko_runtime.orchestration import compile_steps
+from naftiko_runtime.orchestration import compile_steps, shapes
 from naftiko_runtime.pipeline import CallStage, Handler, Invocation, OutputValues, RefStage, StaticStage, WithPlan
 from naftiko_runtime.prompts import Prompt
 from naftiko_runtime.resources import DynamicResource, Resource, StaticResource
@@ -222,7 +222,7 @@ class _Compiler:
                 return (op, upstream) if op is not None and upstream is not None else None
 
             def respond(request: RequestPlan, op: ConsumedOperation) -> CallStage:
-                return CallStage(request, Shaper(action.outputs, op.output_format), values, op.media_type)
+                return CallStage(request, Shaper(action.outputs if shapes(action.outputs) else [], op.output_format), values, op.media_type)
 
             handler = compile_steps(action, resolve, self.ctx, respond, self._is_bind)
             return _Stage(handler, None, handler.respond.namespace if handler and handler.respond else None) if handler else None

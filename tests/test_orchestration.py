@@ -377,3 +377,17 @@ def test_paths_index_arrays_keep_explicit_nulls_and_a_lookup_on_no_output_names_
     with pytest.raises(StepFailure) as err:
         call(compile_tool(broken), TextRuntime({}))
     assert (err.value.step, err.value.status) == ("who", 502) and "lookup index 'list-crew' has no output" in err.value.message
+
+
+def test_orchestrated_outputs_document_the_mappings_and_never_reshape_the_fallback():
+    tool = """
+- name: crew-only
+  description: x
+  steps:
+  - {name: list-crew, type: call, call: registry.list-crew}
+  mappings:
+  - {targetName: nothing, value: $.list-crew.none}
+  outputParameters:
+  - {name: crew, type: array, items: [{name: fullName, type: string}, {name: role, type: string}]}
+"""
+    assert call(compile_tool(tool), FakeRuntime(ROUTES)) == CREW  # not a list of {fullName: null, role: null}

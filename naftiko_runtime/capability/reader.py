@@ -254,15 +254,19 @@ class Reader:
                 if parsed is not None and parsed.name:
                     out.properties[parsed.name] = parsed
         items = node.get("items")
-        if isinstance(items, YList) and items:
+        fields = None  # orchestrated arrays may list the element's fields by name instead of one node
+        if isinstance(items, YList) and len(items) > 1 and all(isinstance(i, YMap) and i.get("name") for i in items):
+            fields = [(str(i["name"]), i, at) for i, at in zip(items, items.item_pos)]  # alpha2: `[{name: fullName, ...}, ...]`
+        elif isinstance(items, YList) and items:
             items = items[0]
-        if keyed_fields(items):
-            # Ikanos orchestrated arrays key each element's fields by name: `items: {fullName: {type: string}}`
+        if fields is None and keyed_fields(items):  # Ikanos: `items: {fullName: {type: string}}`
+            fields = [(str(k), v, items.at(k)) for k, v in items.items()]
+        if fields is not None:
             element = OutputParam(type="object", pos=items.pos)
-            for key, sub in items.items():
-                parsed = self.output(sub, items.at(key))
+            for key, sub, at in fields:
+                parsed = self.output(sub, at)
                 if parsed is not None:
-                    element.properties[str(key)] = parsed
+                    element.properties[key] = parsed
             out.items = element
         elif isinstance(items, YMap):
             out.items = self.output(items, node.at("items"))

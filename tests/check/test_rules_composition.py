@@ -194,3 +194,10 @@ def test_connection_headers_are_never_trusted_and_body_credentials_cannot_be_for
     diags, text = check(tmp_path, d)
     [err] = found(diags, "forward-auth-body", "error")
     assert "goes in the request body" in err.message and run_refuses(tmp_path, text)
+
+
+def test_orchestrated_outputs_with_keyed_items_are_read_without_findings(tmp_path):
+    d = with_steps(doc())
+    tool(d)["outputParameters"] = [{"name": "item", "type": "array", "items": {"name": {"type": "string"}, "type": {"type": "string"}}}]
+    diags, _ = check(tmp_path, d)
+    assert [str(x) for x in diags if x.severity != "note"] == []
