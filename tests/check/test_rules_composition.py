@@ -3,6 +3,7 @@ and the node it points at; whatever `run` refuses is an error here too (and only
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -27,8 +28,8 @@ def with_steps(d: dict) -> dict:
     for key in ("call", "with"):
         t.pop(key)
     t["inputParameters"] = [{"name": "id", "type": "string", "description": "the item id"}]
-    t["steps"] = [dict(s) for s in STEPS]
-    t["mappings"] = [dict(m) for m in MAPPINGS]
+    t["steps"] = copy.deepcopy(STEPS)
+    t["mappings"] = copy.deepcopy(MAPPINGS)
     return d
 
 
@@ -37,7 +38,7 @@ def with_aggregate(d: dict) -> dict:
         "name": "item-with-match", "description": "An item and its match in the list",
         "semantics": {"safe": True, "idempotent": True},
         "inputParameters": [{"name": "id", "type": "string", "description": "the item id"}],
-        "steps": [dict(s) for s in STEPS], "mappings": [dict(m) for m in MAPPINGS],
+        "steps": copy.deepcopy(STEPS), "mappings": copy.deepcopy(MAPPINGS),
     }]}]
     t = tool(d)
     for key in ("call", "with", "description"):
@@ -158,7 +159,7 @@ def test_duplicate_functions_and_ignored_keys(tmp_path):
 
 def test_steps_next_to_a_call_are_ignored_with_a_warning(tmp_path):
     d = doc()
-    rest(d)["resources"][0]["operations"][0]["steps"] = [dict(STEPS[0])]
+    rest(d)["resources"][0]["operations"][0]["steps"] = copy.deepcopy(STEPS[:1])
     diags, text = check(tmp_path, d)
     [w] = found(diags, "steps-ignored", "warning")
     assert "`steps` ignored: `call` is set" in w.message
