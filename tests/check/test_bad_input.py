@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -140,3 +141,41 @@ def test_import_cycle_is_reported(tmp_path):
     diags = check_file(tmp_path / "a.yaml").diagnostics
     assert "import-cycle" in rules(diags)
     assert "internal-error" not in rules(diags)
+
+
+# --------------------------------------------------------------------------- the compiled schema check
+
+def _schema_documents():
+    """Every corpus file, plus each made invalid in a way the lenient schema catches."""
+    from naftiko_runtime.capability.diagnostics import Diagnostics
+    from naftiko_runtime.capability.yamlsource import load_yaml_file
+    from naftiko_runtime.check.schema import to_json
+
+    root = Path(__file__).resolve().parents[1] / "corpus"
+    for path in sorted([*root.glob("*.yaml"), *root.glob("shared/*.y*ml")]):
+        doc = load_yaml_file(path, Diagnostics())
+        if doc is None:
+            continue
+        doc = to_json(doc)
+        yield doc
+        yield {**doc, "capability": ["not", "a", "mapping"]}
+        yield {**doc, "naftiko": "0.9"}
+
+
+def test_the_compiled_schema_check_agrees_with_jsonschema_on_every_schema():
+    """validate skips jsonschema when the compiled validator (jsonschema-rs) finds a file valid; both
+    must give the same verdict for that to lose no finding."""
+    from jsonschema import Draft202012Validator
+    import jsonschema_rs
+
+    schemas = sorted((Path(__file__).resolve().parents[2] / "schemas").glob("*.json"))
+    docs = list(_schema_documents())
+    assert len(schemas) >= 2 and len(docs) > 150
+    seen: set[bool] = set()
+    for path in schemas:
+        schema = json.loads(path.read_text())
+        slow, fast = Draft202012Validator(schema), jsonschema_rs.validator_for(schema)
+        verdicts = [(fast.is_valid(doc), slow.is_valid(doc)) for doc in docs]
+        assert all(a == b for a, b in verdicts), path.name
+        seen |= {a for a, _ in verdicts}
+    assert seen == {True, False}  # both verdicts were exercised
