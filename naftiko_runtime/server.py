@@ -579,7 +579,7 @@ def connection_limits(plans: list[Plan], listeners: int) -> ConnectionLimits:
 def _config(app: ASGIApp, options: ServeOptions, limits: ConnectionLimits) -> uvicorn.Config:
     """The one uvicorn configuration every listener uses."""
     tls = options.tls
-    return uvicorn.Config(
+    config = uvicorn.Config(
         app, log_level="debug" if options.log_level == "debug" else "warning",  # its startup chatter only in debug
         access_log=options.access_log,
         lifespan="off",  # apps' lifespans belong to their version (Version.start/retire), not to the listener
@@ -589,3 +589,6 @@ def _config(app: ASGIApp, options: ServeOptions, limits: ConnectionLimits) -> uv
         http=protocol_class(limits), ws="none",  # head/body/connection limits, WebSocket refused (connections.py)
         ssl_context_factory=(lambda config, default: tls.context) if tls is not None else None,
     )
+    if options.access_log:  # uvicorn set its access logger to the level above; its lines are INFO
+        logging.getLogger("uvicorn.access").setLevel(logging.INFO)
+    return config

@@ -190,7 +190,7 @@ class Reader:
 
     def params(self, node: YMap, key: str, where: str, consumed: bool) -> list[Param]:
         def twice(p: Param, first: Param) -> None:
-            self.d.warning(p.pos, f"input '{p.name}' is declared twice in {where} (first at line {first.pos.line}); the first is used", "duplicate-parameter")
+            self.d.warning(p.pos, f"input '{p.name}' is declared twice in {where} (first at line {first.pos.line}); the first declaration is used and this one is ignored (the value is sent once)", "duplicate-parameter")
 
         return list(distinct((self.param(item, pos, where, consumed) for item, pos in self._list(node, key, where)), twice).values())
 

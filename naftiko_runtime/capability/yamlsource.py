@@ -7,6 +7,7 @@ of the code never needs to know about YAML.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -120,14 +121,16 @@ class _Builder:
             if isinstance(key, (dict, list)):
                 self.diagnostics.warning(self.pos(key_node), "a mapping key must be a plain value; this entry is ignored", "yaml-complex-key")
                 continue
+            value, n = self.sized(value_node)
             if key in out:
                 first = out.key_pos[key]
+                outcome = "with the same value" if out[key] == value else "the last one wins"
                 self.diagnostics.warning(
                     self.pos(key_node),
-                    f"duplicate key '{key}' (first at line {first.line}); the last one wins, remove one of them",
+                    f"duplicate key '{key}' (first at line {first.line}); {outcome}, remove one of them",
                     "yaml-duplicate-key",
                 )
-            out[key], n = self.sized(value_node)
+            out[key] = value
             size += n
             out.key_pos[key] = self.pos(key_node)
             out.val_pos[key] = self.pos(value_node)
@@ -160,6 +163,10 @@ def parse_text(text: str, file: str, diagnostics: Diagnostics) -> Any:
     if not text.strip():
         diagnostics.error(where, "the file is empty; a capability starts with `ikanos: \"1.0.0-beta4\"`", "yaml-empty")
         return None
+    deep = _too_deep(text)
+    if deep is not None:
+        diagnostics.error(Pos(file, deep, 1), f"the YAML nests more than {_MAX_DEPTH} levels deep here; a capability file never needs that, so it is refused unread", "yaml-too-deep")
+        return None
     try:
         root_node = yaml.compose(text, Loader=_YamlLoader)
     except yaml.MarkedYAMLError as exc:
@@ -187,6 +194,36 @@ def parse_text(text: str, file: str, diagnostics: Diagnostics) -> Any:
         diagnostics.error(exc.pos, "a YAML alias refers to itself; refused", "yaml-recursive-alias")
     except RecursionError:
         diagnostics.error(where, "the YAML nests too deeply to read", "yaml-too-deep")
+    return None
+
+
+_MAX_DEPTH = 100  # real files nest under 30; checked here because parsers' own limits differ by release
+_FLOW = re.compile(r"""'[^']*'|"(?:[^"\\]|\\.)*"|#.*|([\[{])|([\]}])""")
+
+
+def _too_deep(text: str) -> int | None:
+    """The line where the document nests deeper than `_MAX_DEPTH` (block indentation levels plus open
+    flow brackets, quoted text and comments aside), or None. Run before the parser, so the verdict
+    does not depend on which PyYAML release is installed (6.0.4 refuses deep nesting by itself,
+    with its own message)."""
+    indents: list[int] = []
+    flow = 0
+    for number, line in enumerate(text.splitlines(), 1):
+        content = line.lstrip(" ")
+        if not content or content.startswith("#"):
+            continue
+        indent = len(line) - len(content)
+        while indents and indent < indents[-1]:
+            indents.pop()
+        if not indents or indent > indents[-1]:
+            indents.append(indent)
+        if "[" in content or "{" in content or flow:
+            for match in _FLOW.finditer(content):
+                flow += 1 if match.group(1) else -1 if match.group(2) else 0
+                if len(indents) + flow > _MAX_DEPTH:
+                    return number
+        if len(indents) > _MAX_DEPTH:
+            return number
     return None
 
 

@@ -32,8 +32,9 @@ from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, Streamable
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.routing import Route
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from naftiko_runtime.exposes.problems import problem
 from naftiko_runtime.capability.model import McpExposure
 from naftiko_runtime.exposes.mcp_content import content_handlers
 from naftiko_runtime.exposes.mcp_fast import MCP_PATHS, HostRules
@@ -44,9 +45,24 @@ from naftiko_runtime.runtime import Runtime
 
 log = logging.getLogger("naftiko.mcp")
 
-# No GET: a stateless server never sends server-initiated messages, so the SDK's GET stream would
-# stay open and idle until the client gives up. 405 is the spec's answer for "no SSE stream here".
-MCP_METHODS = ["POST", "DELETE"]
+
+
+class PostOnly:
+    """The MCP endpoint answers POST only: a stateless server sends no server-initiated messages (a
+    GET stream would stay idle until the client gives up) and keeps no session to DELETE. Anything
+    else is a 405 problem+json with `Allow: POST`, as the streamable HTTP transport specifies."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] == "POST":
+            await self.app(scope, receive, send)
+            return
+        response = problem(405, "Method not allowed", "this MCP endpoint is stateless streamable HTTP: send JSON-RPC messages "
+                           "with POST (there is no event stream to GET and no session to DELETE)", scope["path"],
+                           headers={"Allow": "POST"})
+        await response(scope, receive, send)
 
 
 def build_server(api: McpApi, runtime: Runtime, tools: Toolset | None = None) -> Server[Any]:
@@ -109,14 +125,14 @@ def sdk_app(runtime: Runtime, api: McpApi, tools: Toolset, rules: HostRules | No
     responses), and its session manager, which must be running while the app serves
     (exposes/mcp_http.py runs it).
 
-    Routes, not a Mount: a Mount answers POST /mcp with a 307 to /mcp/. GET answers 405.
+    Routes, not a Mount: a Mount answers POST /mcp with a 307 to /mcp/. Only POST is served (`PostOnly`).
     """
     manager = StreamableHTTPSessionManager(
         app=build_server(api, runtime, tools), stateless=True, json_response=True, security_settings=_security(rules),
         max_request_body_size=max_body,
     )
     endpoint = StreamableHTTPASGIApp(manager)
-    return Starlette(routes=[Route(path, endpoint, methods=MCP_METHODS) for path in MCP_PATHS]), manager
+    return Starlette(routes=[Route(path, PostOnly(endpoint)) for path in MCP_PATHS]), manager
 
 
 async def serve_stdio(runtime: Runtime, api: McpApi) -> int:

@@ -179,3 +179,19 @@ def test_the_compiled_schema_check_agrees_with_jsonschema_on_every_schema():
         assert all(a == b for a, b in verdicts), path.name
         seen |= {a for a, _ in verdicts}
     assert seen == {True, False}  # both verdicts were exercised
+
+
+@pytest.mark.parametrize("content", [
+    "naftiko: 1.0.0-alpha2\ninfo: " + "[" * 120 + "]" * 120 + "\n",
+    "naftiko: 1.0.0-alpha2\n" + "".join(" " * i + f"k{i}:\n" for i in range(120)),
+], ids=["flow", "block"])
+def test_deep_nesting_is_refused_before_the_parser_whatever_its_release(tmp_path, content):
+    diags, _ = run(tmp_path, content)
+    assert rules(diags) == ["yaml-too-deep"], [str(d) for d in diags]
+    assert "more than 100 levels deep" in diags[0].message and diags[0].pos.line == (2 if "[" in content else 102)
+
+
+def test_nesting_a_real_file_uses_is_read(tmp_path):
+    content = "naftiko: 1.0.0-alpha2\ninfo:\n  description: 'brackets [[[[ in text ]]] and {{x}}'\n" + "capability:\n  x-deep: " + "[" * 60 + "]" * 60 + "\n"
+    diags, _ = run(tmp_path, content)
+    assert "yaml-too-deep" not in rules(diags)

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests.e2e.conftest import SEED, start_seed
@@ -106,3 +107,13 @@ def test_sigterm_finishes_in_flight_requests_and_exits_0(echo):
         assert proc.stop(signal.SIGTERM, timeout=15) == 0
         worker.join()
     assert result["r"].status == 200
+
+
+def test_access_log_prints_one_line_per_request_at_the_default_level():
+    proc, url = start_seed("--mock", "--access-log")
+    with proc:
+        assert http_request("GET", f"{url}/v1/session?limit=2").status == 200
+        deadline = time.monotonic() + 5
+        while "GET /v1/session?limit=2" not in proc.stderr_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "GET /v1/session?limit=2 HTTP/1.1\" 200" in proc.stderr_text()

@@ -266,9 +266,11 @@ def test_root_and_mcp_answer_json_without_redirects(seed_app_url, path):
     assert "mcp-session-id" not in r.headers  # stateless
 
 
-def test_get_is_405_rather_than_an_idle_stream(seed_app_url):
-    r = http_request("GET", seed_app_url + "/mcp", headers={"Accept": "text/event-stream"}, timeout=5)
-    assert r.status == 405 and "POST" in r.headers["allow"]
+@pytest.mark.parametrize("method", ["GET", "DELETE", "PUT"])
+def test_only_post_is_served_and_the_405_says_so_honestly(seed_app_url, method):
+    r = http_request(method, seed_app_url + "/mcp", headers={"Accept": "text/event-stream"}, timeout=5)
+    assert r.status == 405 and r.headers["allow"] == "POST"
+    assert r.headers["content-type"] == "application/problem+json" and "POST" in r.json()["detail"]
 
 
 def test_loopback_listener_refuses_foreign_host_and_origin(seed_app_url):
