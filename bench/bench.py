@@ -494,6 +494,26 @@ def start_naftiko(procs: Processes, name: str, capability: Path, stub_port: int,
     return Naftiko(proc, rest_port, mcp_port, startup, mcp_ready, problem)
 
 
+OBSERVED = """\
+  - type: control
+    port: {port}
+    observability:
+      traces:
+        sampling: 1.0
+        local: {{enabled: {traces}}}
+{exporter}"""
+
+
+def observed_capability(workdir: Path, name: str, traces: bool, otlp: str | None) -> Path:
+    """The seed with a control exposure: metrics only, or metrics and traces (sampling 1.0,
+    exported to `otlp`, and kept for /traces)."""
+    exporter = f"      exporters: {{otlp: {{endpoint: \"{otlp}\"}}}}\n" if otlp else ""
+    block = OBSERVED.format(port=free_port(), traces="true" if traces else "false", exporter=exporter)
+    path = workdir / f"vapi-sessions-{name}.yaml"
+    path.write_text(SEED.read_text().replace("  exposes:\n", "  exposes:\n" + block, 1))
+    return path
+
+
 def python_server(procs: Processes, name: str, script: str, args: list[str], core: int, python: str | None = None) -> tuple[Proc, int]:
     port = free_port()
     proc = procs.start(name, [python or sys.executable, str(BENCH / script), "--port", str(port), *args], core,
@@ -577,6 +597,17 @@ def run(settings: Settings) -> dict[str, Any]:
 
         rest: list[Variant] = []
         mcp: list[Variant] = []
+        if s.wants("observability"):  # issue 10: the cost of metrics, and of metrics plus full tracing
+            sink, sink_port = python_server(procs, "otlp-sink", "otlp_sink.py", [], s.load_core)
+            wait_ready(sink, lambda: http_request(sink_port, "POST", "/v1/traces", b"", timeout=2)[0] == 200)
+            # all three from this checkout (`python -m naftiko_runtime` in it), whatever `naftiko` is installed
+            for label, capability in (("obs off", SEED), ("+metrics", observed_capability(workdir, "metrics", False, None)),
+                                      ("+metrics+traces", observed_capability(workdir, "traced", True, f"http://127.0.0.1:{sink_port}"))):
+                observed = start_naftiko(procs, f"naftiko-{label.strip('+').replace('+', '-').replace(' ', '-')}", capability, stub_port,
+                                         s.server_core, source=ROOT)
+                rest.append(Variant(f"naftiko {label}", "rest", Target(f"http://127.0.0.1:{observed.rest_port}/v1/session/{SESSION_ID}"), observed.proc, stub))
+                if not observed.mcp_problem:
+                    mcp.append(Variant(f"naftiko {label}", "mcp", Target(f"http://127.0.0.1:{observed.mcp_port}/mcp", TOOL), observed.proc, stub))
         if s.wants("rest"):
             direct_port, edge_port = free_port(), free_port()
             edge = start_nginx(procs, workdir, "nginx-edge", f"""
@@ -771,6 +802,13 @@ def ratios(report: dict[str, Any]) -> list[dict[str, Any]]:
     add("500-op REST req/s vs seed, c=32", div(rps("naftiko 500-op", "rest", 32), rps("naftiko", "rest", 32)), "same (>= 0.95x)", lambda v: v >= 0.95, "x")
     add("500-op MCP req/s vs seed, c=8", div(rps("naftiko 500-op", "mcp", 8), rps("naftiko", "mcp", 8)), "same (>= 0.95x)", lambda v: v >= 0.95, "x")
     add("500-op naftiko run ready", _round(st.get("naftiko_500_s")), "<= 3.0 s", lambda v: v <= 3.0, " s")
+    for kind, c in (("rest", 32), ("mcp", 8)):  # issue 10: what observability costs
+        off = rps("naftiko obs off", kind, c)
+        add(f"{kind.upper()} req/s with metrics vs off, c={c}", div(rps("naftiko +metrics", kind, c), off), ">= 0.95x", lambda v: v >= 0.95, "x")
+        add(f"{kind.upper()} req/s with metrics+traces vs off, c={c}", div(rps("naftiko +metrics+traces", kind, c), off), ">= 0.85x", lambda v: v >= 0.85, "x")
+        for label in ("+metrics", "+metrics+traces"):
+            add(f"{kind.upper()} server CPU/request {label} vs off, c={c}", div(cpu_us(f"naftiko {label}", kind, c), cpu_us("naftiko obs off", kind, c)),
+                "(informative)", lambda v: True, "x")
     return out
 
 
@@ -992,7 +1030,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of discarded load before each cell (default 1)")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per section; cells report the median (default 2)")
     parser.add_argument("--concurrency", default="1,8,32", help="wrk connections per cell (default 1,8,32)")
-    parser.add_argument("--only", action="append", default=[], choices=["rest", "mcp", "orchestration", "startup", "memory", "large"])
+    parser.add_argument("--only", action="append", default=[], choices=["rest", "mcp", "orchestration", "startup", "memory", "large", "observability"])
     parser.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
                         help="first wait up to SECONDS for the 1-minute load average to drop under 0.5 (other users)")
     parser.add_argument("--baseline", default="", metavar="REV", help="also measure the runtime of git revision REV (rows `naftiko@REV`), side by side")

@@ -113,15 +113,17 @@ class Observability:
             from opentelemetry import trace
 
             client, error = trace.SpanKind.CLIENT, trace.StatusCode.ERROR
-            set_span = trace.set_span_in_context
+            get_span = trace.get_current_span
 
         async def observed(namespace: str, request: "Prepared") -> "Response":
             started = time.perf_counter()
             span = None
             if tracing is not None:
-                span = tracing.tracer.start_span(f"{request.method} {namespace}.{request.operation}", kind=client, attributes={
-                    "http.request.method": request.method, "naftiko.upstream": namespace, "naftiko.operation": request.operation})
-                tracing.inject(request.headers, set_span(span))
+                current = get_span()
+                if current.get_span_context().trace_flags.sampled or not current.get_span_context().is_valid:
+                    span = tracing.tracer.start_span(f"{request.method} {namespace}.{request.operation}", kind=client,
+                                                     attributes={"http.request.method": request.method, "naftiko.upstream": namespace})
+                tracing.inject(request.headers, span or current)  # unsampled: the decision travels on
             try:
                 response = await send(namespace, request)
             except BaseException as exc:
@@ -155,7 +157,8 @@ class Observability:
         async def observed(stage: Any, run: Any) -> None:
             started = time.perf_counter()
             outcome = "ok"
-            span = tracing.tracer.start_span(f"step {stage.name}", attributes={"naftiko.step": stage.name}) if tracing is not None else None
+            span = tracing.tracer.start_span(f"step {stage.name}", attributes={"naftiko.step": stage.name}) \
+                if tracing is not None and tracing.current()[1] else None
             token = _attach(span) if span is not None else None
             try:
                 await step(stage, run)
@@ -222,12 +225,13 @@ class ObservedApp:
         span = token = None
         if self.tracing is not None:
             trace = self.trace
-            parent = self.tracing.extract_scope(scope["headers"])
-            if self.counts:
+            parent, record = self.tracing.begin(self.tracing.extract_scope(scope["headers"]))
+            if self.counts and record:
                 span = self.tracing.tracer.start_span(scope["method"], context=parent, kind=trace.SpanKind.SERVER, attributes={
-                    "http.request.method": scope["method"], "url.path": scope["path"], "naftiko.exposure": self.exposure})
-                parent = trace.set_span_in_context(span, parent)
-            token = self.context.attach(parent)
+                    "http.request.method": scope["method"], "naftiko.exposure": self.exposure})
+                token = self.context.attach(trace.set_span_in_context(span, parent))
+            elif parent is not None:
+                token = self.context.attach(parent)
 
         async def sending(message: dict[str, Any]) -> None:
             nonlocal status
@@ -236,12 +240,12 @@ class ObservedApp:
             await send(message)
 
         if self.in_flight is not None:
-            self.in_flight.inc()
+            self.in_flight[0] += 1
         try:
             await self.app(scope, receive, sending)
         finally:
             if self.in_flight is not None:
-                self.in_flight.dec()
+                self.in_flight[0] -= 1
             if self.counts:
                 route = scope.get(ROUTE_KEY)
                 method = scope["method"] if scope["method"] in HTTP_METHODS else "OTHER"
@@ -251,8 +255,9 @@ class ObservedApp:
                 if span is not None:
                     if route:
                         span.update_name(operation)
-                        span.set_attribute("http.route", route)
-                    span.set_attribute("http.response.status_code", status)
+                        span.set_attributes({"http.route": route, "http.response.status_code": status})
+                    else:
+                        span.set_attribute("http.response.status_code", status)
                     if status >= 500:
                         span.set_status(self.trace.StatusCode.ERROR)
                     span.end()

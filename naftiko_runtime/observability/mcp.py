@@ -48,9 +48,13 @@ class McpObserver(ServerMiddleware[Any]):
         started = time.perf_counter()
         span = token = None
         if self.tracing is not None:
-            span = self.tracing.tracer.start_span(operation, kind=trace.SpanKind.SERVER,
-                                                  attributes={"mcp.method.name": method, "naftiko.exposure": self.exposure})
-            token = otel_context.attach(trace.set_span_in_context(span))
+            parent, record = self.tracing.current()
+            if record:
+                span = self.tracing.tracer.start_span(operation, context=parent, kind=trace.SpanKind.SERVER,
+                                                      attributes={"mcp.method.name": method, "naftiko.exposure": self.exposure})
+                token = otel_context.attach(trace.set_span_in_context(span, parent))
+            elif parent is not None:
+                token = otel_context.attach(parent)
         outcome = "error"
         try:
             result = await call_next(ctx)
@@ -64,7 +68,8 @@ class McpObserver(ServerMiddleware[Any]):
             if span is not None:
                 if outcome != "ok":
                     span.set_status(trace.StatusCode.ERROR)
-                otel_context.detach(token)
                 span.end()
+            if token is not None:
+                otel_context.detach(token)
             if self.metrics is not None:
                 self.metrics.request("mcp", self.exposure, operation, outcome, time.perf_counter() - started)

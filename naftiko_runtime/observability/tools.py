@@ -33,8 +33,12 @@ def _observed_call(obs: Observability, name: str, call: Any, exposure: str) -> A
         started = time.perf_counter()
         span = token = None
         if tracing is not None:
-            span = tracing.tracer.start_span(operation, kind=trace.SpanKind.SERVER, attributes=attributes)
-            token = otel_context.attach(trace.set_span_in_context(span))
+            parent, record = tracing.current()
+            if record:
+                span = tracing.tracer.start_span(operation, context=parent, kind=trace.SpanKind.SERVER, attributes=attributes)
+                token = otel_context.attach(trace.set_span_in_context(span, parent))
+            elif parent is not None:
+                token = otel_context.attach(parent)
         outcome = "error"
         try:
             result = await call(arguments)
@@ -45,8 +49,9 @@ def _observed_call(obs: Observability, name: str, call: Any, exposure: str) -> A
                 if outcome != "ok":
                     span.set_attribute("error.type", outcome)
                     span.set_status(trace.StatusCode.ERROR)
-                otel_context.detach(token)
                 span.end()
+            if token is not None:
+                otel_context.detach(token)
             if metrics is not None:
                 metrics.request("mcp", exposure, operation, outcome, time.perf_counter() - started)
 
