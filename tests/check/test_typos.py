@@ -193,3 +193,38 @@ def test_run_refuses_a_typo_with_the_same_text(tmp_path):
     assert done.returncode == 1
     assert f"{path}:{typo.pos.line}:{typo.pos.col}: error: {typo.message} [key-typo]" in done.stderr
     assert done.stderr.rstrip().endswith(f"run `naftiko validate {path}` to see every finding.")
+
+
+def _schema_keys(node, acc: set[str]) -> None:
+    """Every property name anywhere in a JSON Schema, except inside values that are data."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "properties" and isinstance(value, dict):
+                for name, sub in value.items():
+                    acc.add(name)
+                    _schema_keys(sub, acc)
+            elif key not in ("examples", "default", "const", "enum"):
+                _schema_keys(value, acc)
+    elif isinstance(node, list):
+        for value in node:
+            _schema_keys(value, acc)
+
+
+# Keys the schemas define inside values the walker does not read as format keys: a body's `data`
+# and its multipart parts (`filename`, `contentType`), the dialect `workflow` steps (`consume`) and
+# `http` exposure paths (`summary`).
+NOT_WALKED = {"data", "filename", "contentType", "consume", "summary"}
+
+
+def test_the_key_table_knows_every_key_of_every_shipped_schema():
+    import json
+
+    from naftiko_runtime.capability.keys import EXPOSURE_KINDS, KINDS
+
+    known = {key for kind in [*KINDS.values(), *EXPOSURE_KINDS.values()] for key in kind.keys}
+    schemas = sorted((ROOT / "schemas").glob("*.json"))
+    assert len(schemas) >= 8  # every version, strict and lenient
+    for path in schemas:
+        keys: set[str] = set()
+        _schema_keys(json.loads(path.read_text()), keys)
+        assert keys - known - NOT_WALKED == set(), path.name
