@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shlex
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
@@ -111,6 +112,24 @@ def log_findings(findings: Iterable[Diagnostic], quiet: bool = False) -> None:
             log.log(logging.DEBUG if quiet else logging.WARNING, "%s", d)
         elif d.severity == "note":
             log.debug("%s", d)
+
+
+def single_plan(file: str, say: Callable[[str], None], prog: str, consequence: str, settings: Settings | None = None, *,
+                mock: bool = False, base_uris: Mapping[str, str] | None = None,
+                on_secrets: Callable[[list[str]], None] | None = None) -> Plan | int:
+    """`naftiko call` and `export openapi`: the capability of FILE, or the exit code after saying
+    why there is none, in `run`'s words (`describe`, then the validate hint)."""
+    try:
+        return build_plans([file], settings, mock=mock, base_uris=base_uris, on_secrets=on_secrets)[0]
+    except UsageError as exc:
+        say(f"{prog}: {exc}")
+        code = 2
+    except StartupError as exc:
+        for line in describe(exc, consequence):
+            say(line)
+        code = 1
+    say(f"{prog}: run `naftiko validate {shlex.quote(file)}` to see every finding.")
+    return code
 
 
 def describe(exc: StartupError, consequence: str) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--stdio", action="store_true", help="serve the file's MCP exposure on stdin/stdout instead of HTTP")
     run.add_argument("--control-port", type=_port, default=None, metavar="PORT",
                      help="serve the control port (health, status, metrics, traces) here; adds a control exposure to a file that has none")
+    run.add_argument("--no-docs", action="store_true", help="do not serve the interactive API docs page at /docs on REST exposures")
     run.add_argument("--workers", type=_workers, default=1, metavar="N|auto", help="worker processes serving the same ports (auto: one per available core; default 1)")
     run.add_argument("--reload", action="store_true", help="watch the files (capabilities, imports, bind files, TLS files) and swap in each clean new version without closing a listener; SIGHUP does the same")
     run.add_argument("--ssl-certfile", type=Path, default=None, metavar="FILE", help="serve every listener over TLS with this PEM certificate (chain)")
@@ -78,7 +80,47 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--quiet", "-q", action="store_true", help="print errors and warnings only, not notes")
     val.add_argument("--only-capabilities", action="store_true", help="skip files without a top-level `naftiko` key, as directories do (for pre-commit, which passes every changed YAML file)")
     add_migrate(sub)
+    _authoring_parsers(sub)
     return parser
+
+
+def _authoring_parsers(sub: argparse._SubParsersAction) -> None:
+    """`import openapi`, `export openapi`, `init`, `call` (docs/authoring.md)."""
+    imp = sub.add_parser("import", help="write a capability from an API description", description="Write a capability from an API description.")
+    oa = imp.add_subparsers(dest="format", metavar="FORMAT", required=True).add_parser(
+        "openapi", help="from an OpenAPI 3.0 or 3.1 file", description="Write a capability from a local OpenAPI 3.0/3.1 file (YAML or JSON): the consumed API, a REST exposure mirroring its routes, an MCP tool per operation.")
+    oa.add_argument("spec", metavar="SPEC", help="the OpenAPI file ($refs to other local files are followed)")
+    oa.add_argument("-o", "--output", metavar="FILE", help="write the capability here (default: stdout)")
+    oa.add_argument("--tag", action="append", default=[], metavar="TAG", help="import only operations with this tag (repeatable)")
+    oa.add_argument("--include-path", action="append", default=[], metavar="GLOB", help="import only paths matching this glob, e.g. '/session*' (repeatable)")
+    oa.add_argument("--namespace", metavar="NS", help="consumes namespace (default: from the API title); also names the secrets (NS_API_KEY)")
+    oa.add_argument("--version", metavar="V", help="format version to write (default: the newest this runtime writes)")
+
+    exp = sub.add_parser("export", help="describe a capability in another format", description="Describe a capability in another format.")
+    eo = exp.add_subparsers(dest="format_name", metavar="FORMAT", required=True).add_parser(
+        "openapi", help="the OpenAPI 3.1 of a REST exposure", description="Print the OpenAPI 3.1 document of a REST exposure: the same document its /openapi.json serves.")
+    eo.add_argument("file", help="the capability YAML file")
+    eo.add_argument("--exposure", metavar="NS", help="which REST exposure (needed when the file has several)")
+    eo.add_argument("--format", choices=["json", "yaml"], default="json", help="output format (default json)")
+    eo.add_argument("-o", "--output", metavar="OUT", help="write here (default: stdout)")
+
+    init = sub.add_parser("init", help="write a commented starter capability", description="Write a commented starter capability that validates and runs with --mock. Asks a few questions on a terminal; flags otherwise.")
+    init.add_argument("file", nargs="?", default="capability.yaml", help="where to write it (default capability.yaml; '-' for stdout)")
+    init.add_argument("--name", help="API name, lower-case with dashes (default: the directory's name)")
+    init.add_argument("--base-uri", metavar="URL", help="the API's base URL (default https://api.example.com/v1)")
+    init.add_argument("--auth", choices=["bearer", "apikey", "none"], help="how the API authenticates (default bearer)")
+    init.add_argument("--env", metavar="VAR", help="environment variable holding the credential (default NAME_API_KEY)")
+    init.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+
+    call = sub.add_parser("call", help="run one tool or REST operation once and print its result", description="Run one tool or REST operation of a capability once, without a server, and print its result as JSON.")
+    call.add_argument("file", help="the capability YAML file")
+    call.add_argument("operation", metavar="OPERATION", help="a tool or REST operation name (or EXPOSURE.NAME)")
+    call.add_argument("values", nargs="*", metavar="NAME=VALUE", help="inputs; VALUE is JSON when it parses, else text (path/query/header inputs: read as their declared type)")
+    call.add_argument("--mock", action="store_true", help="call the in-process fake upstream (no network, no API keys)")
+    call.add_argument("--base-uri", action="append", type=lambda t: _pair(t, "URL"), default=[], metavar="NAMESPACE=URL", help="send a consumes namespace's requests to another server (repeatable)")
+    call.add_argument("--env-file", type=Path, default=None, metavar="FILE", help="load environment variables from a dotenv file first (variables already set win)")
+    call.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"], help="log verbosity (stderr)")
+    add_settings(call)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,6 +134,28 @@ def main(argv: list[str] | None = None) -> int:
         return validate_command(args)
     if args.command == "migrate":
         return migrate_command(args)
+    if args.command == "import":
+        from naftiko_runtime.authoring.openapi_import import import_command
+
+        return import_command(args)
+    if args.command == "export":
+        from naftiko_runtime.authoring.openapi_export import export_command
+
+        return export_command(args)
+    if args.command == "init":
+        from naftiko_runtime.authoring.init import init_command
+
+        return init_command(args)
+    if args.command == "call":
+        from naftiko_runtime.call import call_command
+
+        code = call_command(args)
+        # Leave without interpreter finalization: the upstream client's (pyreqwest) worker threads
+        # may still drop Python objects after `close`, which aborts a finalizing interpreter
+        # (SIGABRT in 4 of 20 runs of a call that ended on an upstream 404). Output is flushed first.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     parser.print_help(sys.stderr)
     return 2
 
@@ -153,7 +217,7 @@ def run_command(args: argparse.Namespace) -> int:
     if unknown_ports:
         return _refuse(args.files, f"--port names unknown exposure(s) {', '.join(unknown_ports)}; known: {', '.join(sorted(known_ns)) or 'none'}", 2)
     options = ServeOptions(host=args.host, ports=dict(args.port), log_level=args.log_level, access_log=args.access_log,
-                           grace_period=settings.grace_period, tls=tls, reuse_port=args.workers > 1)
+                           grace_period=settings.grace_period, tls=tls, reuse_port=args.workers > 1, docs=not args.no_docs)
     if args.stdio or _stdio_only(plans):
         if args.workers > 1 or args.reload or tls is not None:
             return _refuse(args.files, "--workers, --reload and --ssl-* apply to HTTP listeners, not to MCP over stdio", 2)
@@ -214,7 +278,8 @@ def _run_http(plans, options, args: argparse.Namespace, rebuild) -> int:
 
     def announce(listener) -> None:
         if listener.kind == "rest":
-            _print(f"naftiko: REST '{listener.namespace}' on {listener.url} ({listener.routes} routes; OpenAPI at {listener.url}/openapi.json){suffix}")
+            pages = f"OpenAPI at {listener.url}/openapi.json" + (f", docs at {listener.url}/docs" if options.docs else "")
+            _print(f"naftiko: REST '{listener.namespace}' on {listener.url} ({listener.routes} routes; {pages}){suffix}")
         elif listener.kind == "skill":
             _print(f"naftiko: skills '{listener.namespace}' on {listener.url}/skills")
         elif listener.kind == "control":

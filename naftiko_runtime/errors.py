@@ -8,6 +8,7 @@ NaftikoError
     BuildError            several files were built and some failed: each file with its error
     CompileError          one problem found while compiling; the compiler turns it into a diagnostic
     UsageError            the command line names something the capability does not have (exit 2)
+  AuthoringError          a file an authoring command reads (an OpenAPI description) cannot be used
   RequestError            one call failed; each adapter renders it (problem+json, MCP isError)
     InputError            the caller's input (400)
     NotFound              a resource, prompt, skill or file the caller named does not exist (404)
@@ -103,6 +104,20 @@ class BuildError(StartupError):
 
 class UsageError(StartupError):
     """A command-line value that does not fit the capability (an unknown namespace...)."""
+
+
+# ---------------------------------------------------------------------------- authoring
+
+
+class AuthoringError(NaftikoError):
+    """An input of `naftiko import openapi` (or another authoring command) cannot be used.
+
+    Carries the one diagnostic that says where (file:line:col, and the JSON pointer in the message).
+    """
+
+    def __init__(self, diagnostic: "Diagnostic"):
+        self.diagnostic = diagnostic
+        super().__init__(str(diagnostic))
 
 
 # ---------------------------------------------------------------------------- requests

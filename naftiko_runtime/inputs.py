@@ -231,6 +231,11 @@ def coerce(text: str, type_: str) -> Any:
     return text
 
 
+def text_problem(name: str, location: str | None, type_: str, raw: str) -> InputProblem:
+    """A path, query, header or cookie text that is not of its declared type (REST and `naftiko call`)."""
+    return InputProblem(name, location, f"must be {'an' if type_[0] in 'aeio' else 'a'} {type_}, got '{raw[:40]}'")
+
+
 def _json_type(value: Any) -> str:
     if value is None:
         return "null"

@@ -124,6 +124,7 @@ class ServeOptions:
     access_log: bool = False
     tls: Tls | None = None
     reuse_port: bool = False  # --workers: every worker binds its own socket to the same ports (SO_REUSEPORT)
+    docs: bool = True  # GET /docs on REST exposures (exposes/docs.py); --no-docs turns it off
 
 
 def layout(plans: list[Plan], options: ServeOptions) -> tuple[list[Listener], list[str]]:
@@ -215,7 +216,8 @@ class Version:
     """
 
     def __init__(self, plans: list[Plan], listeners: list[Listener], lifecycle: Lifecycle, previous: "Version | None" = None,
-                 observability: Any = None):
+                 observability: Any = None, docs: bool = True):
+        self.docs = docs
         before = {rt.plan.cap.file: rt for rt in previous.runtimes.values()} if previous else {}
         self.runtimes = {id(plan): Runtime(plan, lifecycle, before.get(plan.cap.file), observability) for plan in plans}
         self.observability = observability  # the process's (observability/), shared by every version
@@ -232,7 +234,7 @@ class Version:
             if listener.kind == "rest":
                 from naftiko_runtime.exposes.rest import build_app
 
-                self.apps[listener.port] = build_app(runtime, listener.api, listener.host)  # type: ignore[arg-type]
+                self.apps[listener.port] = build_app(runtime, listener.api, listener.host, self.docs)  # type: ignore[arg-type]
             elif listener.kind == "skill":
                 from naftiko_runtime.exposes.skill import build_app as build_skill
 
@@ -385,7 +387,7 @@ class Server:
         for sig, action in ((signal.SIGINT, self.stop), (signal.SIGTERM, self.stop), (signal.SIGHUP, self._on_hangup)):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, action, sig)
-        self.version = version = Version(plans, listeners, self.lifecycle, observability=self.observability)
+        self.version = version = Version(plans, listeners, self.lifecycle, observability=self.observability, docs=self.options.docs)
         ready = [lst for lst in listeners if lst.kind != "mcp"]
         deferred = [lst for lst in listeners if lst.kind == "mcp"]
         version.build(ready)
@@ -521,7 +523,7 @@ class Server:
             log.error("reload refused; the last good version keeps serving")
             return
         old = self.version
-        version = Version(plans, listeners, self.lifecycle, old, self.observability)
+        version = Version(plans, listeners, self.lifecycle, old, self.observability, docs=self.options.docs)
         if any(lst.kind == "mcp" for lst in listeners):
             await asyncio.to_thread(importlib.import_module, MCP_MODULE)
         await asyncio.to_thread(version.build, listeners)

@@ -53,10 +53,22 @@ def _operation(route: Route) -> dict[str, Any]:
     return doc
 
 
+def _unique(operation_id: str, taken: set[str]) -> str:
+    """OpenAPI requires unique operationIds; files often reuse a name (`get`) across resources."""
+    unique, n = operation_id, 2
+    while unique in taken:
+        unique, n = f"{operation_id}_{n}", n + 1
+    taken.add(unique)
+    return unique
+
+
 def openapi_document(plan: Plan, api: RestApi) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
+    ids: set[str] = set()
     for route in api.routes:
-        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+        operation = _operation(route)
+        operation["operationId"] = _unique(operation["operationId"], ids)
+        paths.setdefault(route.path, {})[route.method.lower()] = operation
     cap = plan.cap
     document = {
         "openapi": "3.1.0",

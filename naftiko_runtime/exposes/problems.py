@@ -1,8 +1,9 @@
-"""RFC 9457 problem details: every error the runtime itself produces on REST.
+"""RFC 9457 problem details: every error the runtime itself produces on REST (and `naftiko call`).
 
 A problem is its own small ASGI response (two messages), not a Starlette `Response`: importing
 `starlette.responses` (with `starlette.requests`, multipart parsing and `http.cookies`) would cost
-every start ~20-50 ms for something this simple (docs/PERFORMANCE.md).
+every start ~20-50 ms for something this simple (docs/PERFORMANCE.md). The `*_body` functions give
+the document itself, which `naftiko call` prints.
 """
 
 from __future__ import annotations
@@ -31,27 +32,42 @@ class Response:
         await send({"type": "http.response.body", "body": self.body})
 
 
-def problem(status: int, title: str, detail: str = "", instance: str = "", headers: dict[str, str] | None = None, **extra: Any) -> Response:
+def problem_body(status: int, title: str, detail: str = "", instance: str = "", **extra: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail
     if instance:
         body["instance"] = instance
     body.update(extra)
-    return Response(json.dumps(body, ensure_ascii=False).encode(), status, headers)
+    return body
+
+
+def response(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False).encode(), body["status"], headers)
+
+
+def problem(status: int, title: str, detail: str = "", instance: str = "", headers: dict[str, str] | None = None, **extra: Any) -> Response:
+    return response(problem_body(status, title, detail, instance, **extra), headers)
+
+
+def input_problem_body(exc: InputError, instance: str) -> dict[str, Any]:
+    detail = "; ".join(f"'{p.name}'{' (' + p.location + ')' if p.location else ''} {p.detail}" for p in exc.problems)
+    return problem_body(400, exc.title, detail, instance, errors=[p.as_dict() for p in exc.problems])
 
 
 def input_problem(exc: InputError, instance: str) -> Response:
-    detail = "; ".join(f"'{p.name}'{' (' + p.location + ')' if p.location else ''} {p.detail}" for p in exc.problems)
-    return problem(400, exc.title, detail, instance, errors=[p.as_dict() for p in exc.problems])
+    return response(input_problem_body(exc, instance))
+
+
+def upstream_problem_body(exc: UpstreamFailure, instance: str) -> dict[str, Any]:
+    return problem_body(exc.status, exc.title, exc.message, instance, upstream=exc.namespace)
 
 
 def upstream_problem(exc: UpstreamFailure, instance: str) -> Response:
-    headers = {"Retry-After": "1"} if exc.status == 503 else None
-    return problem(exc.status, exc.title, exc.message, instance, headers=headers, upstream=exc.namespace)
+    return response(upstream_problem_body(exc, instance), {"Retry-After": "1"} if exc.status == 503 else None)
 
 
-def step_problem(exc: StepFailure, instance: str) -> Response:
+def step_problem_body(exc: StepFailure, instance: str) -> dict[str, Any]:
     """A failed orchestration step: which one, and the upstream's status and answer."""
     extra: dict[str, Any] = {"step": exc.step}
     if exc.upstream:
@@ -64,5 +80,8 @@ def step_problem(exc: StepFailure, instance: str) -> Response:
             extra["upstreamBody"] = json.loads(text)
         except ValueError:
             extra["upstreamBody"] = text
-    headers = {"Retry-After": exc.retry_after} if exc.retry_after else None
-    return problem(exc.status, exc.title, exc.message, instance, headers=headers, **extra)
+    return problem_body(exc.status, exc.title, exc.message, instance, **extra)
+
+
+def step_problem(exc: StepFailure, instance: str) -> Response:
+    return response(step_problem_body(exc, instance), {"Retry-After": exc.retry_after} if exc.retry_after else None)

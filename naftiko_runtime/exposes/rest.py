@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from naftiko_runtime.errors import InputError, InputProblem, StepFailure, UpstreamFailure
 from naftiko_runtime.exposes.auth import protect
+from naftiko_runtime.exposes.docs import mount as mount_docs
 from naftiko_runtime.exposes.forward import ForwardEndpoint
 from naftiko_runtime.exposes.hosts import is_loopback
 from naftiko_runtime.exposes.cors import CorsPolicy
@@ -329,7 +330,7 @@ class RestApp:
     already a problem+json, and anything unexpected is caught in `_PathEndpoint`.
     """
 
-    def __init__(self, runtime: Runtime, api: RestApi):
+    def __init__(self, runtime: Runtime, api: RestApi, docs: bool = True):
         by_path: dict[str, list[Route]] = {}
         for route in api.routes:
             by_path.setdefault(route.path, []).append(route)
@@ -350,6 +351,7 @@ class RestApp:
                     self.router.add(route.prefix, forward)
         document = json.dumps(openapi_document(runtime.plan, api), ensure_ascii=False).encode()
         self.router.add("/openapi.json", _Static(document, "/openapi.json"))
+        self.docs = docs and mount_docs(self.router, runtime.plan.cap.label or api.exposure.namespace, api.exposure.namespace)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -395,9 +397,9 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
-def build_app(runtime: Runtime, api: RestApi, host: str = "127.0.0.1") -> ASGIApp:
-    """The app for one REST exposure: its routes behind the probes, the Host/Origin checks of a
-    loopback listener (exposes/hosts.py), CORS and the auth guard."""
+def build_app(runtime: Runtime, api: RestApi, host: str = "127.0.0.1", docs: bool = True) -> ASGIApp:
+    """The app for one REST exposure: its routes (and /docs unless `docs` is off) behind the probes,
+    the Host/Origin checks of a loopback listener (exposes/hosts.py), CORS and the auth guard."""
     cors = api.exposure.cors
     policy = CorsPolicy(cors, {r.method for r in api.routes}) if cors is not None else None
-    return protect(RestApp(runtime, api), api.guard, runtime.lifecycle, loopback_only=is_loopback(host), cors=policy)
+    return protect(RestApp(runtime, api, docs), api.guard, runtime.lifecycle, loopback_only=is_loopback(host), cors=policy)

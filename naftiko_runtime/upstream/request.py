@@ -14,6 +14,7 @@ import binascii
 import json
 import os
 import re
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -479,8 +480,8 @@ class BodyPlan:
         self.kind = body.kind
         self.content_type = body.media_type or self._TYPES.get(body.kind, JSON_CT)
         if body.kind == "multipart":
-            raise CompileError("multipartForm bodies are not supported by this runtime yet")
-        if body.kind == "raw-json":
+            self.compiled = Multipart(body.data, ctx)
+        elif body.kind == "raw-json":
             self.compiled: Any = ctx.template(str(body.data), json_mode=True)
         elif body.kind in ("text", "xml", "sparql", "binary") or (body.kind == "form" and isinstance(body.data, str)):
             self.compiled = ctx.template(to_text(body.data))
@@ -488,6 +489,8 @@ class BodyPlan:
             self.compiled = _compile_tree(body.data, ctx)
 
     def render(self, lookup: Lookup, extra_fields: dict[str, str]) -> tuple[bytes, str]:
+        if isinstance(self.compiled, Multipart):
+            return self.compiled.render(lookup, extra_fields)
         if isinstance(self.compiled, Template):
             text = self.compiled.render(lookup)
             if self.kind == "binary":
@@ -507,12 +510,65 @@ class BodyPlan:
 
 def _base64_bytes(text: str, template: Template) -> bytes:
     """A binary body: the rendered text is base64 (standard or URL-safe, padding optional)."""
-    compact = "".join(text.split())
     try:
-        return base64.b64decode(compact + "=" * (-len(compact) % 4), altchars=b"-_" if ("-" in compact or "_" in compact) else None, validate=True)
+        return _from_base64(text)
     except (ValueError, binascii.Error):
         names = ", ".join(r.text for r in template.refs) or "body"
         raise InputError.one(names, "body", "must be base64 text (the bytes of the binary body)") from None
+
+
+def _from_base64(text: str) -> bytes:
+    """Standard or URL-safe base64, whitespace and padding optional; ValueError otherwise."""
+    compact = "".join(text.split())
+    return base64.b64decode(compact + "=" * (-len(compact) % 4), altchars=b"-_" if ("-" in compact or "_" in compact) else None, validate=True)
+
+
+class Multipart:
+    """A `multipartForm` body: parts with a name, a value template and, for files, a filename.
+
+    A file part's value is its content base64-encoded (how JSON and MCP carry bytes), decoded
+    before sending; a plain part's value is sent as UTF-8 text. Parts whose value is missing are
+    left out, like absent query parameters.
+    """
+
+    def __init__(self, data: Any, ctx: CompileContext):
+        if not isinstance(data, list):
+            raise CompileError("a multipartForm body's `data` must be a list of parts ({name, value, filename?, contentType?})")
+        self.parts: list[tuple[str, Template, str | None, str | None]] = []
+        for part in data:
+            if not isinstance(part, dict) or not part.get("name"):
+                raise CompileError("each multipartForm part needs a `name` and a `value`")
+            filename = part.get("filename")
+            content_type = part.get("contentType")
+            self.parts.append((str(part["name"]), ctx.template(to_text(part.get("value"))),
+                               str(filename) if filename is not None else None, str(content_type) if content_type else None))
+
+    def render(self, lookup: Lookup, extra_fields: dict[str, str]) -> tuple[bytes, str]:
+        boundary = uuid.uuid4().hex
+        out: list[bytes] = []
+        fields = [(name, template.render_value(lookup), filename, ctype) for name, template, filename, ctype in self.parts]
+        fields += [(name, value, None, None) for name, value in extra_fields.items()]
+        for name, value, filename, ctype in fields:
+            if not _present(value):
+                continue
+            if filename is not None:
+                try:
+                    content = _from_base64(to_text(value))
+                except (ValueError, binascii.Error):
+                    raise InputError.one(name, "body", "must be the file's content, base64-encoded") from None
+                disposition = f'form-data; name="{_form_quote(name)}"; filename="{_form_quote(filename)}"'
+                head = f"Content-Disposition: {disposition}\r\nContent-Type: {ctype or 'application/octet-stream'}\r\n\r\n"
+            else:
+                content = to_text(value).encode()
+                head = f'Content-Disposition: form-data; name="{_form_quote(name)}"\r\n' + (f"Content-Type: {ctype}\r\n" if ctype else "") + "\r\n"
+            out.append(f"--{boundary}\r\n{head}".encode() + content + b"\r\n")
+        out.append(f"--{boundary}--\r\n".encode())
+        return b"".join(out), f"multipart/form-data; boundary={boundary}"
+
+
+def _form_quote(text: str) -> str:
+    """A name or filename inside a quoted Content-Disposition parameter (the HTML form encoding)."""
+    return text.replace("\r", "%0D").replace("\n", "%0A").replace('"', "%22")
 
 
 def _compile_tree(data: Any, ctx: CompileContext) -> Any:
