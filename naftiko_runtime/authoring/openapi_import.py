@@ -21,7 +21,6 @@ from naftiko_runtime.authoring.openapi_source import Loc, OpenApiSource, fail
 from naftiko_runtime.authoring.schemas import SchemaConverter, json_type
 from naftiko_runtime.capability.diagnostics import Diagnostics, Pos
 from naftiko_runtime.capability.reader import SCHEMA_KEYWORDS
-from naftiko_runtime.plan import UNSUPPORTED_UPSTREAM_AUTH
 
 METHODS = ("get", "put", "post", "delete", "patch")  # what the capability format can declare
 OTHER_METHODS = ("head", "options", "trace")
@@ -479,9 +478,6 @@ class _Importer:
                                         "clientSecret": self._secret("CLIENT_SECRET", "OAuth 2 client secret", name, many)}
                 if scopes:
                     auth["scopes"] = scopes
-                if "oauth2" in UNSUPPORTED_UPSTREAM_AUTH:
-                    self.warn(pos, f"security scheme '{name}' (OAuth 2 client credentials) is imported as the format declares it, but this runtime "
-                              "does not fetch OAuth 2 tokens for upstreams yet: `naftiko run` refuses the file until it does (--mock serves it)", "openapi-security")
                 return auth
             self.warn(pos, f"security scheme '{name}' is OAuth 2 without a client-credentials flow; imported as a bearer token you obtain yourself ({self.prefix}_ACCESS_TOKEN)", "openapi-security")
             return {"type": "bearer", "token": self._secret("ACCESS_TOKEN", "OAuth 2 access token", name, many)}

@@ -9,6 +9,7 @@ import base64
 import email.parser
 import email.policy
 import json
+from urllib.parse import parse_qsl
 from pathlib import Path
 
 import pytest
@@ -178,13 +179,20 @@ def test_two_schemes_required_together(tmp_path, echo, monkeypatch):
     assert sent(echo)["headers"]["x-app"] == "app-1" and sent(echo)["headers"]["authorization"] == "Bearer user-1"
 
 
-def test_oauth2_client_credentials(tmp_path):
-    flows = {"clientCredentials": {"tokenUrl": "https://auth.example.com/token", "scopes": {"things:read": "read"}}}
+def test_oauth2_client_credentials(tmp_path, echo, monkeypatch):
+    flows = {"clientCredentials": {"tokenUrl": f"{echo.base_url}/token", "scopes": {"things:read": "read"}}}
     cap, result = imported(_secured(tmp_path, {"type": "oauth2", "flows": flows}, [{"main": ["things:read"]}]), tmp_path)
     auth = result.document["capability"]["consumes"][0]["authentication"]
-    assert auth == {"type": "oauth2", "tokenEndpoint": "https://auth.example.com/token",
+    assert auth == {"type": "oauth2", "tokenEndpoint": f"{echo.base_url}/token",
                     "clientId": "{{SECURED_THING_CLIENT_ID}}", "clientSecret": "{{SECURED_THING_CLIENT_SECRET}}", "scopes": ["things:read"]}
-    assert invoke(plan_of(cap, mock=True), "list-things", {}).status == 200  # serves with --mock today
+    monkeypatch.setenv("SECURED_THING_CLIENT_ID", "app")
+    monkeypatch.setenv("SECURED_THING_CLIENT_SECRET", "s3cret")
+    echo.respond_with(200, {"access_token": "tok-9", "token_type": "Bearer", "expires_in": 3600})
+    assert invoke(plan_of(cap, echo.base_url), "list-things", {}).status == 200
+    token, call = echo.received
+    assert token["path"] == "/token" and ("grant_type", "client_credentials") in parse_qsl(token["body"])
+    assert token["headers"]["authorization"] == "Basic " + base64.b64encode(b"app:s3cret").decode()
+    assert call["path"] == "/things" and call["headers"]["authorization"] == "Bearer tok-9"
 
 
 def test_namespace_option_names_the_secrets(tmp_path):
