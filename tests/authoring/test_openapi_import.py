@@ -9,6 +9,7 @@ import base64
 import email.parser
 import email.policy
 import json
+import uuid
 from urllib.parse import parse_qsl
 from pathlib import Path
 
@@ -187,12 +188,13 @@ def test_oauth2_client_credentials(tmp_path, echo, monkeypatch):
                     "clientId": "{{SECURED_THING_CLIENT_ID}}", "clientSecret": "{{SECURED_THING_CLIENT_SECRET}}", "scopes": ["things:read"]}
     monkeypatch.setenv("SECURED_THING_CLIENT_ID", "app")
     monkeypatch.setenv("SECURED_THING_CLIENT_SECRET", "s3cret")
-    echo.respond_with(200, {"access_token": "tok-9", "token_type": "Bearer", "expires_in": 3600})
+    token_value = f"tok-{uuid.uuid4().hex}"  # random: tokens are masked process-wide once issued (redact.py)
+    echo.respond_with(200, {"access_token": token_value, "token_type": "Bearer", "expires_in": 3600})
     assert invoke(plan_of(cap, echo.base_url), "list-things", {}).status == 200
     token, call = echo.received
     assert token["path"] == "/token" and ("grant_type", "client_credentials") in parse_qsl(token["body"])
     assert token["headers"]["authorization"] == "Basic " + base64.b64encode(b"app:s3cret").decode()
-    assert call["path"] == "/things" and call["headers"]["authorization"] == "Bearer tok-9"
+    assert call["path"] == "/things" and call["headers"]["authorization"] == f"Bearer {token_value}"
 
 
 def test_namespace_option_names_the_secrets(tmp_path):
