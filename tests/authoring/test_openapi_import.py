@@ -23,6 +23,9 @@ from naftiko_runtime.errors import InputError
 from tests.authoring.support import OPENAPI, VAPI_OPENAPI, imported, invoke, plan_of, tool_schema
 
 
+R = uuid.uuid4().hex  # credentials are masked process-wide once used (redact.py): random ones collide with nothing
+
+
 def sent(echo) -> dict:
     return echo.last
 
@@ -148,16 +151,16 @@ def _secured(tmp_path: Path, scheme: dict, requirement: list | None = None, extr
 
 
 @pytest.mark.parametrize("scheme, env, check", [
-    ({"type": "http", "scheme": "bearer"}, {"SECURED_THING_API_KEY": "tok-1"},
-     lambda got: got["headers"]["authorization"] == "Bearer tok-1"),
-    ({"type": "http", "scheme": "basic"}, {"SECURED_THING_USERNAME": "ann", "SECURED_THING_PASSWORD": "pw"},
-     lambda got: got["headers"]["authorization"] == "Basic " + base64.b64encode(b"ann:pw").decode()),
-    ({"type": "apiKey", "in": "header", "name": "X-Key"}, {"SECURED_THING_API_KEY": "k1"},
-     lambda got: got["headers"]["x-key"] == "k1"),
-    ({"type": "apiKey", "in": "query", "name": "api_key"}, {"SECURED_THING_API_KEY": "k2"},
-     lambda got: got["query"] == [["api_key", "k2"]]),
-    ({"type": "apiKey", "in": "cookie", "name": "sid"}, {"SECURED_THING_API_KEY": "k3"},
-     lambda got: got["cookies"] == {"sid": "k3"}),
+    ({"type": "http", "scheme": "bearer"}, {"SECURED_THING_API_KEY": f"tok-{R}"},
+     lambda got: got["headers"]["authorization"] == f"Bearer tok-{R}"),
+    ({"type": "http", "scheme": "basic"}, {"SECURED_THING_USERNAME": f"ann-{R}", "SECURED_THING_PASSWORD": f"pw-{R}"},
+     lambda got: got["headers"]["authorization"] == "Basic " + base64.b64encode(f"ann-{R}:pw-{R}".encode()).decode()),
+    ({"type": "apiKey", "in": "header", "name": "X-Key"}, {"SECURED_THING_API_KEY": f"k1-{R}"},
+     lambda got: got["headers"]["x-key"] == f"k1-{R}"),
+    ({"type": "apiKey", "in": "query", "name": "api_key"}, {"SECURED_THING_API_KEY": f"k2-{R}"},
+     lambda got: got["query"] == [["api_key", f"k2-{R}"]]),
+    ({"type": "apiKey", "in": "cookie", "name": "sid"}, {"SECURED_THING_API_KEY": f"k3-{R}"},
+     lambda got: got["cookies"] == {"sid": f"k3-{R}"}),
 ], ids=["bearer", "basic", "apikey-header", "apikey-query", "apikey-cookie"])
 def test_security_schemes_become_authentication_with_binds_named_after_the_api(tmp_path, echo, monkeypatch, scheme, env, check):
     cap, result = imported(_secured(tmp_path, scheme), tmp_path)
@@ -174,10 +177,10 @@ def test_two_schemes_required_together(tmp_path, echo, monkeypatch):
                     {"user": {"type": "http", "scheme": "bearer"}})
     cap, result = imported(spec, tmp_path)
     assert [s.name for s in result.secrets] == ["SECURED_THING_MAIN_API_KEY", "SECURED_THING_USER_API_KEY"]
-    monkeypatch.setenv("SECURED_THING_MAIN_API_KEY", "app-1")
-    monkeypatch.setenv("SECURED_THING_USER_API_KEY", "user-1")
+    monkeypatch.setenv("SECURED_THING_MAIN_API_KEY", f"app-{R}")
+    monkeypatch.setenv("SECURED_THING_USER_API_KEY", f"user-{R}")
     invoke(plan_of(cap, echo.base_url), "list-things", {})
-    assert sent(echo)["headers"]["x-app"] == "app-1" and sent(echo)["headers"]["authorization"] == "Bearer user-1"
+    assert sent(echo)["headers"]["x-app"] == f"app-{R}" and sent(echo)["headers"]["authorization"] == f"Bearer user-{R}"
 
 
 def test_oauth2_client_credentials(tmp_path, echo, monkeypatch):
@@ -186,14 +189,14 @@ def test_oauth2_client_credentials(tmp_path, echo, monkeypatch):
     auth = result.document["capability"]["consumes"][0]["authentication"]
     assert auth == {"type": "oauth2", "tokenEndpoint": f"{echo.base_url}/token",
                     "clientId": "{{SECURED_THING_CLIENT_ID}}", "clientSecret": "{{SECURED_THING_CLIENT_SECRET}}", "scopes": ["things:read"]}
-    monkeypatch.setenv("SECURED_THING_CLIENT_ID", "app")
-    monkeypatch.setenv("SECURED_THING_CLIENT_SECRET", "s3cret")
+    monkeypatch.setenv("SECURED_THING_CLIENT_ID", f"app-{R}")
+    monkeypatch.setenv("SECURED_THING_CLIENT_SECRET", f"s3cret-{R}")
     token_value = f"tok-{uuid.uuid4().hex}"  # random: tokens are masked process-wide once issued (redact.py)
     echo.respond_with(200, {"access_token": token_value, "token_type": "Bearer", "expires_in": 3600})
     assert invoke(plan_of(cap, echo.base_url), "list-things", {}).status == 200
     token, call = echo.received
     assert token["path"] == "/token" and ("grant_type", "client_credentials") in parse_qsl(token["body"])
-    assert token["headers"]["authorization"] == "Basic " + base64.b64encode(b"app:s3cret").decode()
+    assert token["headers"]["authorization"] == "Basic " + base64.b64encode(f"app-{R}:s3cret-{R}".encode()).decode()
     assert call["path"] == "/things" and call["headers"]["authorization"] == f"Bearer {token_value}"
 
 
