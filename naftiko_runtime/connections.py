@@ -217,9 +217,6 @@ class LimitedProtocol(HttpToolsProtocol):
                                      f"this listener holds {self.limits.max_clients} connections (--max-clients); retry later"))
                 return
         super().on_headers_complete()
-        cycle = self.cycle
-        if cycle is not None:
-            cycle.transport = _OneWrite(self.transport, cycle, self.loop)  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:
         if self.cycle is not None and self.cycle.response_complete:  # answered before the body ended (413)
@@ -240,44 +237,6 @@ class LimitedProtocol(HttpToolsProtocol):
 
     def _unsupported_upgrade_warning(self) -> None:
         log.debug("ignoring an Upgrade request header")  # served as plain HTTP (RFC 9110 7.8)
-
-
-class _OneWrite:
-    """The transport as one request's response cycle sees it: uvicorn writes a response's head and
-    its body separately, two syscalls and two TCP segments; this holds the head until the first
-    write of the body (or the end of this turn of the event loop, whichever comes first), so a
-    whole small response leaves in one write (docs/PERFORMANCE.md)."""
-
-    __slots__ = ("transport", "cycle", "loop", "head", "held")
-
-    def __init__(self, transport: asyncio.Transport, cycle: Any, loop: asyncio.AbstractEventLoop):
-        self.transport = transport
-        self.cycle = cycle
-        self.loop = loop
-        self.head: bytes | None = None
-        self.held = False  # the head was held once (what follows it is the body)
-
-    def write(self, data: bytes) -> None:
-        if self.head is not None:
-            data, self.head = self.head + data, None
-        elif not self.held and self.cycle.response_started:  # uvicorn's first write of a response: its head
-            self.head, self.held = data, True
-            self.loop.call_soon(self.flush)
-            return
-        self.transport.write(data)
-
-    def flush(self) -> None:
-        if self.head is not None:
-            head, self.head = self.head, None
-            if not self.transport.is_closing():
-                self.transport.write(head)
-
-    def close(self) -> None:
-        self.flush()
-        self.transport.close()
-
-    def is_closing(self) -> bool:
-        return self.transport.is_closing()
 
 
 def _head_part(tail: bytes, data: bytes) -> int:
