@@ -17,19 +17,19 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import unquote_to_bytes
 
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from naftiko_runtime import credentials
 
 from naftiko_runtime.errors import CompileError
 from naftiko_runtime.exposes.cors import CorsMiddleware, CorsPolicy
-from naftiko_runtime.exposes.problems import problem
+from naftiko_runtime.exposes.problems import Response, problem
 from naftiko_runtime.exposes.health import HealthProbes, Lifecycle
 from naftiko_runtime.exposes.hosts import LoopbackOnly
 from naftiko_runtime.exposes.oauth import METADATA_PATH, OAuthGuard
@@ -201,7 +201,8 @@ class RequireAuth:
             response = problem(405, "Method not allowed", "the protected resource metadata is read with GET", scope["path"],
                                headers={"Allow": "GET, HEAD"})
         else:
-            response = JSONResponse(self.guard.metadata(scope), headers={"Cache-Control": "max-age=300"})
+            body = json.dumps(self.guard.metadata(scope), ensure_ascii=False, separators=(",", ":")).encode()
+            response = Response(body, 200, {"Cache-Control": "max-age=300"}, "application/json")
         await response(scope, receive, send)
 
 

@@ -19,13 +19,13 @@ PROBLEM_CT = "application/problem+json"
 
 
 class Response:
-    """A problem+json answer as an ASGI callable: `await response(scope, receive, send)`."""
+    """A finished answer (problem+json by default) as an ASGI callable: `await response(scope, receive, send)`."""
 
-    def __init__(self, body: bytes, status: int, headers: dict[str, str] | None = None):
+    def __init__(self, body: bytes, status: int, headers: dict[str, str] | None = None, media_type: str = PROBLEM_CT):
         self.body = body
         self.status = status
         self.headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in (headers or {}).items()]
-        self.headers += [(b"content-length", str(len(body)).encode()), (b"content-type", PROBLEM_CT.encode())]
+        self.headers += [(b"content-length", str(len(body)).encode()), (b"content-type", media_type.encode("latin-1"))]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status, "headers": self.headers})

@@ -1,0 +1,53 @@
+"""The floor of the runtime's own stack: a raw ASGI app under uvicorn with one pooled pyreqwest client.
+
+`GET /v1/session/{id}` -> upstream `GET /session/{id}` with `Authorization: Bearer $VAPI_API_KEY`,
+answering the upstream status, content type and bytes. No routing table, no checks, no limits,
+no masking, no timeouts beyond the client's defaults: what uvicorn + pyreqwest cost by themselves
+(issue 16's "raw ASGI + pyreqwest" row), so the runtime's CPU per request can be read against the
+least any proxy on the same server and client can spend.
+
+    python bench/raw_pyreqwest.py --port 18150 --upstream http://127.0.0.1:18101
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import quote
+
+from pyreqwest.client import ClientBuilder
+
+from _serve import parser, serve  # bench/ is on sys.path when run as a script
+
+PREFIX = "/v1/session/"
+NOT_FOUND = [(b"content-type", b"text/plain"), (b"content-length", b"9")]
+
+
+def build_app(upstream: str, api_key: str):
+    headers = {"Authorization": f"Bearer {api_key}"}
+    base = upstream.rstrip("/") + "/session/"
+    state = {}
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        path = scope["path"]
+        if not path.startswith(PREFIX) or "/" in path[len(PREFIX):]:
+            await send({"type": "http.response.start", "status": 404, "headers": NOT_FOUND})
+            await send({"type": "http.response.body", "body": b"not found"})
+            return
+        client = state.get("client") or state.setdefault("client", ClientBuilder().build())  # inside the running loop
+        resp = await client.get(base + quote(path[len(PREFIX):], safe="")).headers(headers).build().send()
+        body = bytes(await resp.bytes())
+        answer = [(b"content-type", (resp.headers.get("content-type") or "application/octet-stream").encode()),
+                  (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": resp.status, "headers": answer})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+if __name__ == "__main__":
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--upstream", required=True, help="base URL of the Vapi-compatible upstream")
+    args = p.parse_args()
+    serve(build_app(args.upstream, os.environ.get("VAPI_API_KEY", "bench-key")), args.host, args.port)
