@@ -130,3 +130,41 @@ def test_a_body_over_the_limit_is_the_sdks_413(seed):
     before = seed.sdk_calls
     status, _ = seed.post("tools/call", big)
     assert status == 413 and seed.sdk_calls == before + 1
+
+
+LAZY_SDK = r"""
+import json, sys
+from naftiko_runtime.binds import resolve_binds
+from naftiko_runtime.capability.load import load_capability
+from naftiko_runtime.exposes.mcp_http import build_app
+from naftiko_runtime.plan import compile_plan
+from naftiko_runtime.runtime import Runtime
+from tests.support.servers import REPO_ROOT, http_request, serve_asgi
+
+cap = load_capability(REPO_ROOT / sys.argv[1])
+plan = compile_plan(cap, resolve_binds(cap, REPO_ROOT, allow_missing=True), mock=True)
+META = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"}}
+with serve_asgi(build_app(Runtime(plan), plan.mcp[0], "127.0.0.1")) as url:
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "vapi-sessioncontrollerfindallpaginated", "arguments": {}, "_meta": META}}
+    r = http_request("POST", url + "/mcp", json_body=call, headers={
+        "Content-Type": "application/json", "Accept": "application/json", "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/call", "Mcp-Name": "vapi-sessioncontrollerfindallpaginated"})
+    print(json.dumps({"call": r.status, "result": "result" in r.json(), "sdk_after_call": "mcp" in sys.modules}))
+    init = {"jsonrpc": "2.0", "id": 2, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    r = http_request("POST", url + "/mcp", json_body=init, headers={"Content-Type": "application/json", "Accept": "application/json, text/event-stream"})
+    print(json.dumps({"init": r.status, "server": r.json()["result"]["serverInfo"]["name"], "sdk_after_init": "mcp" in sys.modules}))
+"""
+
+
+def test_tool_calls_do_not_load_the_sdk_and_the_first_initialize_does():
+    """Memory (docs/PERFORMANCE.md): the SDK is imported on the first request the fast path leaves to it."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", LAZY_SDK, str(SEED)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    call, init = (json.loads(line) for line in done.stdout.splitlines()[-2:])
+    assert call == {"call": 200, "result": True, "sdk_after_call": False}
+    assert init == {"init": 200, "server": "sessions-sessions-mcp", "sdk_after_init": True}
