@@ -322,6 +322,9 @@ class _Compiler:
         if upstream.auth.body:
             self.diagnostics.error(fwd.pos, f"`forward` of '{fwd.path}': the API key of consumes '{fwd.namespace}' goes in the request body, which a forwarded body (streamed as the caller sent it) cannot carry; use a header or query placement", "forward-auth-body")
             return None
+        if upstream.dynamic is not None and not upstream.dynamic.streams:
+            self.diagnostics.error(fwd.pos, f"`forward` of '{fwd.path}': consumes '{fwd.namespace}' authenticates with {upstream.dynamic.title}, which needs the whole request body (or a second attempt) while a forwarded body is streamed as the caller sends it; serve these calls as operations, or use bearer, apikey, basic or OAuth 2 client credentials", "forward-auth-dynamic")
+            return None
         ignored = [h for h in fwd.trusted_headers if h.lower() in HOP_BY_HOP]
         if ignored:
             self.diagnostics.warning(fwd.pos, f"`forward` of '{fwd.path}': trusted header(s) {', '.join(ignored)} describe the connection, not the request, and are never forwarded", "forward-header-ignored")

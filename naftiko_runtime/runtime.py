@@ -8,7 +8,8 @@ through `Runtime.stream`), the seam where per-process concerns (pools, metrics, 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, AsyncContextManager, AsyncIterable
+import contextlib
+from typing import TYPE_CHECKING, Any, AsyncIterable, AsyncIterator
 
 from naftiko_runtime import redact
 from naftiko_runtime.exposes.health import Lifecycle
@@ -58,9 +59,18 @@ class Runtime:
         """One orchestration step (orchestration.py): the seam where step metrics and spans sit."""
         await stage.run(run, self)
 
-    def stream(self, namespace: str, request: Prepared, body: AsyncIterable[bytes] | None) -> AsyncContextManager[Streamed]:
-        """`forward`: the request body streamed up and the answer streamed back (see `Transport.stream`)."""
-        return self.transports[namespace].stream(request, body)
+    @contextlib.asynccontextmanager
+    async def stream(self, namespace: str, request: Prepared, body: AsyncIterable[bytes] | None) -> AsyncIterator[Streamed]:
+        """`forward`: the request body streamed up and the answer streamed back (see `Transport.stream`).
+
+        Per-request credentials that fit a streamed body (an OAuth 2 token) are applied; the plan
+        refuses a `forward` to a namespace whose scheme does not fit (SigV4, Digest).
+        """
+        auth = self.authenticators.get(namespace)
+        if auth is not None:
+            request = await auth.apply(request)
+        async with self.transports[namespace].stream(request, body) as streamed:
+            yield streamed
 
     async def close(self) -> None:
         for transport in {id(t): t for t in self.transports.values()}.values():

@@ -28,7 +28,7 @@ import re
 import time
 import urllib.request
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Awaitable, Callable, Protocol
+from typing import TYPE_CHECKING, Awaitable, Callable, ClassVar, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
 from naftiko_runtime import redact
@@ -84,6 +84,10 @@ def infer_aws_scope(url: str) -> tuple[str | None, str | None]:
 
 @dataclass(frozen=True)
 class SigV4Config:
+    """`forward` cannot use it (`streams`): the signature covers a hash of the whole body."""
+
+    title: ClassVar[str] = "AWS Signature V4"
+    streams: ClassVar[bool] = False
     access_key: str
     secret_key: str
     session_token: str
@@ -135,6 +139,10 @@ class SigV4:
 
 @dataclass(frozen=True)
 class OAuth2Config:
+    """`forward` can use it (`streams`): the token is a header, known before the body is sent."""
+
+    title: ClassVar[str] = "OAuth 2 client credentials"
+    streams: ClassVar[bool] = True
     namespace: str
     token_url: str
     client_id: str
@@ -231,6 +239,10 @@ class OAuth2ClientCredentials:
 
 @dataclass(frozen=True)
 class DigestConfig:
+    """`forward` cannot use it (`streams`): the answer to the challenge needs a second attempt."""
+
+    title: ClassVar[str] = "HTTP Digest"
+    streams: ClassVar[bool] = False
     username: str
     password: str
 

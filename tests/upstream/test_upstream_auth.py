@@ -421,3 +421,35 @@ async def test_digest_answers_the_challenge_and_reuses_it(tmp_path, algorithm):
             await runtime.close()
     finally:
         await runner.cleanup()
+
+
+# --------------------------------------------------------------------------------- forward
+
+def forwarding(auth: str) -> str:
+    """The capability above with a `forward` resource proxying `/proxy/...` to the same namespace."""
+    return capability(auth) + """    - path: /proxy/{rest}
+      forward: {targetNamespace: up}
+"""
+
+
+@pytest.mark.parametrize("auth, title", [(SIGV4, "AWS Signature V4"), ("{type: digest, username: '{{USER}}', password: '{{PASS}}'}", "HTTP Digest")])
+def test_forward_to_a_namespace_signed_per_body_is_a_startup_error(tmp_path, auth, title):
+    with pytest.raises(CapabilityError) as err:
+        compiled(tmp_path, forwarding(auth), {"AK": "AKID", "SK": "secret-key", "USER": "u", "PASS": "p"})
+    [error] = err.value.diagnostics
+    assert error.rule == "forward-auth-dynamic" and title in error.message and "as operations" in error.message
+    assert "forward:" in (tmp_path / "cap.yaml").read_text().splitlines()[error.pos.line - 1]
+
+
+async def test_forward_carries_the_oauth2_token(tmp_path, oauth2_servers):
+    tokens, upstream, token_url, api_url = oauth2_servers
+    plan = compiled(tmp_path, forwarding(OAUTH2.format(token=token_url)), {"SECRET": "s3cr3t-value"}, base_uri=api_url)
+    runtime = Runtime(plan)
+    try:
+        forward = plan.rest[0].forwards[0].plan
+        async with runtime.stream("up", forward.prepare("GET", ["things", "1"], "", []), None) as answer:
+            body = b"".join([chunk async for chunk in answer.chunks])
+    finally:
+        await runtime.close()
+    assert answer.status == 200 and json.loads(body) == {"ok": True}
+    assert upstream.seen == [f"Bearer {tokens.issued[0]}"] and len(tokens.requests) == 1
