@@ -238,11 +238,11 @@ class Version:
             elif listener.kind == "skill":
                 from naftiko_runtime.exposes.skill import build_app as build_skill
 
-                self.apps[listener.port] = build_skill(runtime, listener.api)  # type: ignore[arg-type]
+                self.apps[listener.port] = build_skill(runtime, listener.api, listener.host)  # type: ignore[arg-type]
             elif listener.kind == "control":
                 from naftiko_runtime.exposes.control import build_app as build_control
 
-                self.apps[listener.port] = build_control(runtime, listener.api, self.listeners)  # type: ignore[arg-type]
+                self.apps[listener.port] = build_control(runtime, listener.api, self.listeners, listener.host)  # type: ignore[arg-type]
                 continue
             else:
                 mcp = importlib.import_module(MCP_MODULE)

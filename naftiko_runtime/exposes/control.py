@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from naftiko_runtime import __version__
 from naftiko_runtime.exposes.auth import protect
+from naftiko_runtime.exposes.hosts import is_loopback
 from naftiko_runtime.exposes.problems import problem
 from naftiko_runtime.plan import ControlApi
 from naftiko_runtime.runtime import Runtime
@@ -139,7 +140,7 @@ class _OpenHealth:
         await self.guarded(scope, receive, send)
 
 
-def build_app(runtime: Runtime, api: ControlApi, listeners: list["Listener"]) -> ASGIApp:
+def build_app(runtime: Runtime, api: ControlApi, listeners: list["Listener"], host: str = "127.0.0.1") -> ASGIApp:
     control = Control(runtime, api, listeners)
     exposure = api.exposure
     routes = []
@@ -152,4 +153,4 @@ def build_app(runtime: Runtime, api: ControlApi, listeners: list["Listener"]) ->
     if control.traces is not None:
         routes += [Route("/traces", control.trace_list), Route("/traces/{trace_id}", control.trace)]
     app = Starlette(routes=routes, exception_handlers={404: _http_error, 405: _http_error})
-    return _OpenHealth(app, protect(app, api.guard, runtime.lifecycle))
+    return _OpenHealth(app, protect(app, api.guard, runtime.lifecycle, loopback_only=is_loopback(host)))

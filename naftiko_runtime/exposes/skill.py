@@ -29,6 +29,7 @@ from starlette.types import ASGIApp
 
 from naftiko_runtime.errors import InputError, NotFound
 from naftiko_runtime.exposes.auth import protect
+from naftiko_runtime.exposes.hosts import is_loopback
 from naftiko_runtime.exposes.problems import input_problem, problem
 from naftiko_runtime.observability import ROUTE_KEY
 from naftiko_runtime.plan import SkillApi
@@ -100,11 +101,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return problem(exc.status_code, "Not found", f"no route matches {request.url.path}; the catalog is at /skills", request.url.path)
 
 
-def build_app(runtime: Runtime, api: SkillApi) -> ASGIApp:
-    """The app for one skill exposure: its catalog routes behind the probes and the auth guard."""
+def build_app(runtime: Runtime, api: SkillApi, host: str = "127.0.0.1") -> ASGIApp:
+    """The app for one skill exposure: its catalog routes behind the probes, the Host/Origin checks
+    of a loopback listener (exposes/hosts.py) and the auth guard."""
     endpoints = SkillEndpoints(api.catalog)
     handlers = {"/skills": endpoints.index, "/skills/{name}": endpoints.detail, "/skills/{name}/download": endpoints.download,
                 "/skills/{name}/contents": endpoints.contents, "/skills/{name}/contents/{file:path}": endpoints.file}
     routes = [Route(path, _guarded(handler, path.replace(":path", "")), methods=["GET"]) for path, handler in handlers.items()]
     app = Starlette(routes=routes, exception_handlers={404: _http_error, 405: _http_error})
-    return protect(app, api.guard, runtime.lifecycle)
+    return protect(app, api.guard, runtime.lifecycle, loopback_only=is_loopback(host))

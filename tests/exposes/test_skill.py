@@ -210,3 +210,11 @@ def test_a_skill_port_used_by_another_exposure_is_a_startup_error_naming_both(tm
     assert result.returncode == 1
     assert re.search(rf"cap\.yaml:\d+:\d+: skill exposure 'shipyard-skills' and \S*cap\.yaml:\d+:\d+: REST exposure 'shipyard-api' "
                      rf"both use port {port}", result.stderr), result.stderr
+
+
+def test_a_loopback_skill_listener_refuses_foreign_hosts_and_origins(skills):
+    """DNS rebinding: a page on another site must not read the catalog through a loopback listener."""
+    assert http_request("GET", f"{skills}/skills", headers={"Host": "evil.example", "Authorization": f"Bearer {TOKEN}"}).status == 421
+    foreign = http_request("GET", f"{skills}/skills", headers={"Origin": "http://evil.example", "Authorization": f"Bearer {TOKEN}"})
+    assert foreign.status == 403 and foreign.headers["content-type"] == "application/problem+json"
+    assert http_request("GET", f"{skills}/skills", headers={"Origin": "http://localhost:3000", "Authorization": f"Bearer {TOKEN}"}).status == 200

@@ -165,6 +165,9 @@ def test_a_declared_control_exposure_guards_all_but_health_and_serves_status(tmp
         metrics = http_request("GET", url + "/metrics", headers=auth)
         status = http_request("GET", url + "/status", headers=auth).json()
         traces = http_request("GET", url + "/traces", headers=auth)
+        rebound = http_request("GET", url + "/metrics", headers={**auth, "Host": f"evil.example:{control}"})
+        foreign = http_request("GET", url + "/metrics", headers={**auth, "Origin": "http://evil.example"})
+        live = http_request("GET", url + "/health/live", headers={"Host": f"10.0.0.7:{control}"})  # probes by pod IP
     assert denied.status == 401 and denied.headers["www-authenticate"].startswith("Bearer")
     assert metrics.status == 200 and "naftiko_info" in metrics.text
     assert status["capability"]["specVersion"] == "1.0.0-alpha2" and status["state"] == "UP"
@@ -172,6 +175,7 @@ def test_a_declared_control_exposure_guards_all_but_health_and_serves_status(tmp
     assert {a["type"] for a in status["adapters"]} == {"rest", "mcp"}
     assert traces.status == 404  # traces.local.enabled: false
     assert "ctl-secret-9" not in json.dumps(status)
+    assert (rebound.status, foreign.status, live.status) == (421, 403, 200)  # loopback listener: Host/Origin checked, health open
 
 
 def test_a_control_port_used_by_another_exposure_is_a_startup_error_naming_both():
