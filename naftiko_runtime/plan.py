@@ -31,6 +31,7 @@ from naftiko_runtime.capability.model import (
     Tool,
 )
 from naftiko_runtime.capability.orchestration import script_refused
+from naftiko_runtime.capability.reader import distinct
 from naftiko_runtime.errors import CapabilityError, CompileError
 from naftiko_runtime.exposes.auth import Guard, compile_guard
 from naftiko_runtime.inputs import Input, action_inputs
@@ -395,15 +396,9 @@ class _Compiler:
 
 def _unique(items: list, what: str, diagnostics: Diagnostics) -> list:
     """`items` (resources or prompts) with later duplicates of a name reported and dropped."""
-    seen: dict[str, Pos] = {}
-    out = []
-    for item in items:
-        if item.name in seen:
-            diagnostics.error(item.pos, f"{what} '{item.name}' is declared twice (first at line {seen[item.name].line})", f"duplicate-{what}")
-            continue
-        seen[item.name] = item.pos
-        out.append(item)
-    return out
+    def twice(item, first) -> None:
+        diagnostics.error(item.pos, f"{what} '{item.name}' is declared twice (first at line {first.pos.line})", f"duplicate-{what}")
+    return list(distinct(items, twice).values())
 
 
 def route_with_inputs(path: str, inputs: list[Input]) -> tuple[str, list[Input]]:
