@@ -273,3 +273,21 @@ def test_broken_declarations_stop_run_and_validate_with_their_position(tmp_path,
         output = result.stdout + result.stderr
         assert result.returncode == 1, output
         assert message in output and f"[{rule}]" in output and f"cap.yaml:{line}:" in output, output
+
+
+@pytest.mark.parametrize("old,new,what,first", [
+    ("    - name: ship\n      label: Ship", "    - name: fleet\n      label: Ship", "resource 'fleet'", "- name: fleet"),
+    ("    - name: checklist", "    - name: brief", "prompt 'brief'", "- name: brief"),
+])
+def test_a_name_declared_twice_is_reported_at_the_second_with_the_first_line(tmp_path, old, new, what, first):
+    path = make_capability(tmp_path)
+    text = CAPABILITY.replace(old, new)
+    assert text != CAPABILITY
+    path.write_text(text)
+    lines = [i for i, line in enumerate(text.splitlines(), 1) if line.strip() == first]
+    result = subprocess.run([sys.executable, "-m", "naftiko_runtime", "validate", str(path)], capture_output=True, text=True,
+                            timeout=60, cwd=REPO_ROOT)
+    rule = "duplicate-" + what.split()[0]
+    assert result.returncode == 1
+    assert f"cap.yaml:{lines[-1]}:" in result.stdout and f"{what} is declared twice (first at line {lines[-2]})" in result.stdout \
+        and f"[{rule}]" in result.stdout, result.stdout
