@@ -312,17 +312,20 @@ def _supervise(count: int, plans, listeners, options, rebuild, watch, announce, 
     """--workers N: the supervisor forks N workers; each runs a `Server` on its own sockets."""
     from naftiko_runtime.exposes.health import Lifecycle
     from naftiko_runtime.observability import Observability
+    from naftiko_runtime.observability.series import SharedSeries
     from naftiko_runtime.server import Server
     from naftiko_runtime.workers import Supervisor
 
     if mock:
         _print(f"naftiko: --mock with {count} workers: each worker has its own fake upstream (what one stores, the others do not see)")
+    shared = SharedSeries(count) if Observability.wants_metrics(plans) else None  # every worker's counts, summed by /metrics
 
     def serve(slot: int, board, plans, listeners) -> int:
+        series = shared.worker(slot, board.serving) if shared is not None else None
         server = Server(options, announce if slot == 0 else (lambda listener: None),
-                        lifecycle=Lifecycle(peers=board.all_ready), rebuild=lambda: rebuild(quiet=True),
+                        lifecycle=Lifecycle(workers=board), rebuild=lambda: rebuild(quiet=True),
                         on_ready=lambda: board.set(slot, True),
-                        observability=Observability.for_plans(plans))  # per worker, after the fork
+                        observability=Observability.for_plans(plans, series))  # per worker, after the fork
         return _serve(server, plans, listeners)
 
     return Supervisor(count, serve, plans, listeners, options, rebuild, watch).run()

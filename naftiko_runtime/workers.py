@@ -63,9 +63,16 @@ class Board:
     def __init__(self, count: int):
         self.count = count
         self.page = mmap.mmap(-1, count)
+        self.started = time.time()  # the supervisor's start: the service's uptime, whichever worker reports it
 
     def set(self, slot: int, ready: bool) -> None:
         self.page[slot] = 1 if ready else 0
+
+    def serving(self, slot: int) -> bool:
+        return self.page[slot] == 1
+
+    def ready(self) -> int:
+        return self.page[: self.count].count(1)
 
     def all_ready(self) -> bool:
         return self.page[: self.count] == b"\x01" * self.count

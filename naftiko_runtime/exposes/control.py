@@ -72,20 +72,26 @@ class Control:
     async def live(self, request: Request) -> Response:
         return _json({"status": "UP"})
 
+    def workers(self) -> dict[str, Any]:
+        """With --workers: how many there are and how many serve (UP needs all of them)."""
+        board = self.runtime.lifecycle.workers
+        return {"workers": {"count": board.count, "ready": board.ready()}} if board is not None else {}
+
     async def ready(self, request: Request) -> Response:
         state = self.state()
-        return _json({"status": state, "adapters": self.adapters()}, 200 if state == "UP" else 503)
+        return _json({"status": state, "adapters": self.adapters(), **self.workers()}, 200 if state == "UP" else 503)
 
     async def status(self, request: Request) -> Response:
         cap, obs = self.runtime.plan.cap, self.runtime.observability
         tracing = obs.tracing if obs is not None else None
         config = self.api.exposure.observability
+        board = self.runtime.lifecycle.workers
         return _json({
             "capability": {"label": cap.label, "file": cap.file, "specVersion": cap.version,
                            **({"version": cap.info_version} if getattr(cap, "info_version", None) else {})},
             "engine": {"name": "naftiko-runtime", "version": __version__, "python": platform.python_version()},
             "state": self.state(),
-            "uptime": round(time.time() - self.started, 3),
+            "uptime": round(time.time() - (board.started if board is not None else self.started), 3),
             "mock": self.runtime.plan.mock,
             "observability": {
                 "metrics": self.metrics is not None,
@@ -96,6 +102,7 @@ class Control:
                 "traceBuffer": self.traces.size if self.traces is not None else None,
             },
             "adapters": self.adapters(),
+            **self.workers(),
         })
 
     async def scrape(self, request: Request) -> Response:

@@ -17,7 +17,10 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from naftiko_runtime.workers import Board
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -34,13 +37,13 @@ class Lifecycle:
 
     listening: bool = False  # every listener of the process is bound and serving
     draining: bool = False  # a stop began: finishing in-flight requests, accepting none
-    peers: Callable[[], bool] | None = None  # with --workers: whether every worker serves (workers.Board)
+    workers: "Board | None" = None  # with --workers: which workers serve
 
     @property
     def status(self) -> str:
         if self.draining:
             return "draining"
-        return "ready" if self.listening and (self.peers is None or self.peers()) else "starting"
+        return "ready" if self.listening and (self.workers is None or self.workers.all_ready()) else "starting"
 
 
 class HealthProbes:

@@ -20,6 +20,7 @@ from naftiko_runtime.capability.model import HTTP_METHODS
 
 if TYPE_CHECKING:
     from naftiko_runtime.observability.metrics import Metrics
+    from naftiko_runtime.observability.series import WorkerSeries
     from naftiko_runtime.observability.tracing import Tracing
     from naftiko_runtime.plan import Plan
     from naftiko_runtime.upstream.client import Response
@@ -54,17 +55,25 @@ class Observability:
         self.metrics = metrics
         self.tracing = tracing
 
+    @staticmethod
+    def wants_metrics(plans: list["Plan"]) -> bool:
+        """Whether the process serves /metrics (the workers' supervisor then shares a page for them)."""
+        plan = next((p for p in plans if p.control is not None), None)
+        config = plan.control.exposure.observability if plan is not None and plan.control is not None else None
+        return config is not None and config.enabled and config.metrics
+
     @classmethod
-    def for_plans(cls, plans: list["Plan"]) -> "Observability | None":
+    def for_plans(cls, plans: list["Plan"], workers: "WorkerSeries | None" = None) -> "Observability | None":
         """What the process observes: the control exposure (the first file's that has one) and the
-        OTLP endpoint decide; None when nothing asks for metrics or traces."""
+        OTLP endpoint decide; None when nothing asks for metrics or traces. `workers`: this
+        worker's view of the series every worker shares (--workers)."""
         plan = next((p for p in plans if p.control is not None), plans[0])
         config = plan.control.exposure.observability if plan.control is not None else None
         if config is not None and not config.enabled:
             return None
         endpoint = otlp_endpoint(plan) if config is not None or any(
             os.environ.get(v) for v in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) else None
-        want_metrics = config is not None and config.metrics
+        want_metrics = cls.wants_metrics(plans)
         want_traces = endpoint is not None or (config is not None and config.traces)
         if not want_metrics and not want_traces:
             return None
@@ -73,7 +82,7 @@ class Observability:
         if want_metrics:
             from naftiko_runtime.observability.metrics import Metrics
 
-            metrics = Metrics(service, plan.cap.version)
+            metrics = Metrics(service, plan.cap.version, workers)
         if want_traces:
             from naftiko_runtime.observability.tracing import Tracing
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from itertools import accumulate
-from typing import Any, Iterator
+from typing import Iterator, MutableSequence
 
 from prometheus_client import CollectorRegistry, GCCollector, Info, PlatformCollector, ProcessCollector
 from prometheus_client.exposition import choose_encoder
@@ -45,6 +45,7 @@ from naftiko_runtime.errors import (
     UpstreamTooLarge,
     UpstreamUnreachable,
 )
+from naftiko_runtime.observability.series import LocalSeries, Totals, WorkerSeries
 
 # Seconds: a gateway's answers are mostly milliseconds, upstream budgets reach 30 s.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -53,6 +54,9 @@ _FAILURES = ((UpstreamTimeout, "timeout"), (UpstreamBusy, "busy"), (UpstreamTooL
              (UpstreamBadResponse, "bad_response"), (UpstreamUnreachable, "unreachable"), (InputError, "refused"))
 REQUEST_LABELS = ("adapter", "exposure", "operation", "outcome")
 UPSTREAM_LABELS = ("upstream", "operation", "outcome")
+IN_FLIGHT = "naftiko_requests_in_flight"
+RETRIES = "naftiko_upstream_retries_total"
+Store = LocalSeries | WorkerSeries
 
 
 def status_class(status: int) -> str:
@@ -65,25 +69,28 @@ def failure_outcome(exc: BaseException) -> str:
 
 
 class Histogram:
-    """Observations by label values: per label set, a count per bucket (the last: above every
-    bound) and the sum. Its count is also the matching `_total` counter."""
+    """Observations of one metric by label values: per label set, a count per bucket (the last:
+    above every bound) and the sum, in cells of the process's store (series.py). Its count is also
+    the matching `_total` counter."""
 
-    __slots__ = ("series",)
+    __slots__ = ("name", "series", "store")
 
-    def __init__(self) -> None:
-        self.series: dict[tuple[str, ...], list[float]] = {}
+    def __init__(self, name: str, store: Store):
+        self.name = name
+        self.store = store
+        self.series: dict[tuple[str, ...], MutableSequence[float]] = {}
 
     def observe(self, labels: tuple[str, ...], seconds: float) -> None:
         cells = self.series.get(labels)
         if cells is None:
-            cells = self.series[labels] = [0.0] * (len(BUCKETS) + 2)
+            cells = self.series[labels] = self.store.cells(self.name, labels, len(BUCKETS) + 2)
         cells[bisect_left(BUCKETS, seconds)] += 1
         cells[-1] += seconds
 
-    def families(self, name: str, counter: str | None, documentation: str, counter_doc: str, labels: tuple[str, ...]) -> Iterator[Metric]:
-        histogram = HistogramMetricFamily(name, documentation, labels=labels)
+    def families(self, totals: Totals, counter: str | None, documentation: str, counter_doc: str, labels: tuple[str, ...]) -> Iterator[Metric]:
+        histogram = HistogramMetricFamily(self.name, documentation, labels=labels)
         total = CounterMetricFamily(counter, counter_doc, labels=labels) if counter else None
-        for key, cells in list(self.series.items()):
+        for key, cells in totals.get(self.name, {}).items():
             cumulative = list(accumulate(cells[:-1]))
             histogram.add_metric(list(key), buckets=list(zip(_LE, cumulative)), sum_value=cells[-1])
             if total is not None:
@@ -94,24 +101,27 @@ class Histogram:
 
 
 class Metrics:
-    """The process's observations and the registry `/metrics` exposes."""
+    """The process's observations and the registry `/metrics` exposes. `workers`: this worker's
+    view of the workers' shared series (--workers), so a scrape reports every worker's counts."""
 
-    def __init__(self, capability: str, spec_version: str):
+    def __init__(self, capability: str, spec_version: str, workers: WorkerSeries | None = None):
         self.registry = CollectorRegistry()
-        for collector in (ProcessCollector, PlatformCollector, GCCollector):
+        # per-process collectors only when the process is the service: with workers, CPU and memory
+        # of whichever worker answered the scrape would jump between scrapes
+        for collector in (PlatformCollector,) if workers is not None else (ProcessCollector, PlatformCollector, GCCollector):
             collector(registry=self.registry)
         Info("naftiko", "The runtime and the capability it serves", registry=self.registry).info(
             {"version": __version__, "capability": capability, "spec_version": spec_version})
-        self.requests = Histogram()
-        self.upstreams = Histogram()
-        self.steps = Histogram()
-        self.retries: dict[tuple[str, str], int] = {}
-        self.gauges: dict[tuple[str, str], list[int]] = {}
+        self.store: Store = workers if workers is not None else LocalSeries()
+        self.requests = Histogram("naftiko_request_duration_seconds", self.store)
+        self.upstreams = Histogram("naftiko_upstream_request_duration_seconds", self.store)
+        self.steps = Histogram("naftiko_step_duration_seconds", self.store)
+        self.retries: dict[tuple[str, str], MutableSequence[float]] = {}
         self.registry.register(self)  # a collector: `collect` below
 
-    def in_flight(self, adapter: str, exposure: str) -> list[int]:
+    def in_flight(self, adapter: str, exposure: str) -> MutableSequence[float]:
         """The in-flight cell of one adapter (`cell[0] += 1` / `-= 1`)."""
-        return self.gauges.setdefault((adapter, exposure), [0])
+        return self.store.cells(IN_FLIGHT, (adapter, exposure), 1, live=True)
 
     def request(self, adapter: str, exposure: str, operation: str, outcome: str, seconds: float) -> None:
         self.requests.observe((adapter, exposure, operation, outcome), seconds)
@@ -121,29 +131,33 @@ class Metrics:
 
     def retry(self, upstream: str, operation: str) -> None:
         key = (upstream, operation)
-        self.retries[key] = self.retries.get(key, 0) + 1
+        cells = self.retries.get(key)
+        if cells is None:
+            cells = self.retries[key] = self.store.cells(RETRIES, key, 1)
+        cells[0] += 1
 
     def step(self, step: str, outcome: str, seconds: float) -> None:
         self.steps.observe((step, outcome), seconds)
 
     def collect(self) -> Iterator[Metric]:
+        totals = self.store.totals()
         yield from self.requests.families(
-            "naftiko_request_duration_seconds", "naftiko_requests", "Time to answer a request",
+            totals, "naftiko_requests", "Time to answer a request",
             "Requests answered, by exposure, operation (route, tool...) and outcome (HTTP status class; MCP: ok, tool_error, error)",
             REQUEST_LABELS)
-        gauge = GaugeMetricFamily("naftiko_requests_in_flight", "HTTP requests being answered", labels=("adapter", "exposure"))
-        for key, cell in list(self.gauges.items()):
-            gauge.add_metric(list(key), cell[0])
+        gauge = GaugeMetricFamily(IN_FLIGHT, "HTTP requests being answered", labels=("adapter", "exposure"))
+        for key, cells in totals.get(IN_FLIGHT, {}).items():
+            gauge.add_metric(list(key), cells[0])
         yield gauge
         yield from self.upstreams.families(
-            "naftiko_upstream_request_duration_seconds", "naftiko_upstream_requests", "Time of an upstream call, retries and waits included",
+            totals, "naftiko_upstream_requests", "Time of an upstream call, retries and waits included",
             "Upstream calls (retries included in one call), by consumes namespace, operation and outcome "
             "(status class, timeout, unreachable, busy, too_large, bad_response)", UPSTREAM_LABELS)
         retries = CounterMetricFamily("naftiko_upstream_retries", "Upstream attempts that were retried", labels=("upstream", "operation"))
-        for key, count in list(self.retries.items()):
-            retries.add_metric(list(key), count)
+        for key, cells in totals.get(RETRIES, {}).items():
+            retries.add_metric(list(key), cells[0])
         yield retries
-        yield from self.steps.families("naftiko_step_duration_seconds", None, "Time of an orchestration step", "", ("step", "outcome"))
+        yield from self.steps.families(totals, None, "Time of an orchestration step", "", ("step", "outcome"))
 
     def describe(self) -> list[Metric]:
         return []  # families are only known at scrape time; nothing to check at registration
