@@ -337,7 +337,7 @@ class _Compiler:
         *head, last = fwd.path.rstrip("/").split("/") or [""]
         capture = last[1:-1] if _ROUTE_VAR.fullmatch(last) else None
         prefix = "/".join(head) or "/" if capture else fwd.path
-        return ForwardRoute(fwd.path, prefix, capture, ForwardPlan(upstream, fwd.trusted_headers, fixed))
+        return ForwardRoute(fwd.path, prefix, capture, ForwardPlan(upstream, fwd.trusted_headers, fixed, f"forward {fwd.path}"))
 
     def _mcp(self, exposure: McpExposure, upstreams: dict[str, Upstream]) -> McpApi:
         tools: list[McpTool] = []

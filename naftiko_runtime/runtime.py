@@ -40,6 +40,7 @@ class Runtime:
         self.observability = observability  # the process's metrics and traces; None: nothing is wrapped
         if observability is not None:
             self.send = observability.wrap_send(self.send)  # type: ignore[method-assign]
+            self.stream = observability.wrap_stream(self.stream)  # type: ignore[method-assign]
             self.step = observability.wrap_step(self.step)  # type: ignore[method-assign]
             for transport in self.transports.values():
                 if isinstance(transport, HttpTransport):

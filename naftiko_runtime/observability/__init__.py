@@ -2,7 +2,8 @@
 
 - per request: `wrap_app` puts an ASGI middleware around an adapter's app (REST routes and skill
   routes are counted there; MCP requests per JSON-RPC call, by `observe_mcp`);
-- per upstream call: `wrap_send` wraps `Runtime.send` (metrics, a client span, the trace headers);
+- per upstream call: `wrap_send` wraps `Runtime.send`, `wrap_stream` wraps `Runtime.stream`
+  (`forward`): metrics, a client span, the trace headers;
 - per orchestration step: `wrap_step` wraps `Runtime.step`.
 
 `for_plan` returns None when the capability asks for nothing (no control exposure with
@@ -12,18 +13,20 @@ heavy imports (prometheus_client, the OpenTelemetry SDK) happen only when someth
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, AsyncContextManager, AsyncIterator, Awaitable, Callable
 
 from naftiko_runtime.capability.model import HTTP_METHODS
+from naftiko_runtime.errors import UpstreamFailure
 
 if TYPE_CHECKING:
     from naftiko_runtime.observability.metrics import Metrics
     from naftiko_runtime.observability.series import WorkerSeries
     from naftiko_runtime.observability.tracing import Tracing
     from naftiko_runtime.plan import Plan
-    from naftiko_runtime.upstream.client import Response
+    from naftiko_runtime.upstream.client import Response, Streamed
     from naftiko_runtime.upstream.request import Prepared
 
 ROUTE_KEY = "naftiko.route"  # set in the ASGI scope by the REST and skill apps: the matched route template
@@ -115,44 +118,45 @@ class Observability:
     # ------------------------------------------------------------------ upstream calls and steps
 
     def wrap_send(self, send: Callable[[str, "Prepared"], Awaitable["Response"]]) -> Callable[[str, "Prepared"], Awaitable["Response"]]:
-        from naftiko_runtime.observability.metrics import failure_outcome, status_class
-
-        metrics, tracing = self.metrics, self.tracing
-        if tracing is not None:
-            from opentelemetry import trace
-
-            client, error = trace.SpanKind.CLIENT, trace.StatusCode.ERROR
-            get_span = trace.get_current_span
+        calls = _UpstreamCalls(self)
 
         async def observed(namespace: str, request: "Prepared") -> "Response":
             started = time.perf_counter()
-            span = None
-            if tracing is not None:
-                current = get_span()
-                if current.get_span_context().trace_flags.sampled or not current.get_span_context().is_valid:
-                    span = tracing.tracer.start_span(f"{request.method} {namespace}.{request.operation}", kind=client,
-                                                     attributes={"http.request.method": request.method, "naftiko.upstream": namespace})
-                tracing.inject(request.headers, span or current)  # unsampled: the decision travels on
+            span = calls.begin(namespace, request)
             try:
                 response = await send(namespace, request)
             except BaseException as exc:
-                outcome = failure_outcome(exc)
-                if span is not None:
-                    span.set_attribute("error.type", outcome)
-                    span.set_status(error, getattr(exc, "message", type(exc).__name__))
+                outcome = calls.failed(span, exc)
                 raise
             else:
-                outcome = status_class(response.status)
-                if span is not None:
-                    span.set_attribute("http.response.status_code", response.status)
-                    if response.status >= 500:
-                        span.set_status(error)
+                outcome = calls.answered(span, response.status)
                 return response
             finally:
-                if span is not None:
-                    span.end()
-                if metrics is not None:
-                    metrics.upstream(namespace, request.operation, outcome, time.perf_counter() - started)
+                calls.end(span, namespace, request, outcome, started)
+
+        return observed
+
+    def wrap_stream(self, stream: Callable[[str, "Prepared", Any], AsyncContextManager["Streamed"]]
+                    ) -> Callable[[str, "Prepared", Any], AsyncContextManager["Streamed"]]:
+        """`forward` (Runtime.stream) observed like a call: counted per upstream when its answer
+        ends (the duration covers the body streamed back), a client span, the trace headers."""
+        calls = _UpstreamCalls(self)
+
+        @contextlib.asynccontextmanager
+        async def observed(namespace: str, request: "Prepared", body: Any) -> AsyncIterator["Streamed"]:
+            started = time.perf_counter()
+            span = calls.begin(namespace, request)
+            outcome = None
+            try:
+                async with stream(namespace, request, body) as streamed:
+                    outcome = calls.answered(span, streamed.status)
+                    yield streamed
+            except BaseException as exc:
+                if outcome is None or isinstance(exc, UpstreamFailure):  # no answer, or one cut short (too large...)
+                    outcome = calls.failed(span, exc)
+                raise
+            finally:
+                calls.end(span, namespace, request, outcome or "error", started)
 
         return observed
 
@@ -190,6 +194,55 @@ class Observability:
     def shutdown(self) -> None:
         if self.tracing is not None:
             self.tracing.shutdown()
+
+
+class _UpstreamCalls:
+    """What observing one upstream call does (`wrap_send`, `wrap_stream`): a client span (when the
+    request is sampled) whose trace headers go upstream, and the call's metrics."""
+
+    def __init__(self, obs: Observability):
+        from naftiko_runtime.observability.metrics import failure_outcome, status_class
+
+        self.metrics, self.tracing = obs.metrics, obs.tracing
+        self.failure_outcome, self.status_class = failure_outcome, status_class
+        if self.tracing is not None:
+            from opentelemetry import trace
+
+            self.client, self.error = trace.SpanKind.CLIENT, trace.StatusCode.ERROR
+            self.get_span = trace.get_current_span
+
+    def begin(self, namespace: str, request: "Prepared") -> Any:
+        tracing = self.tracing
+        if tracing is None:
+            return None
+        current = self.get_span()
+        span = None
+        if current.get_span_context().trace_flags.sampled or not current.get_span_context().is_valid:
+            span = tracing.tracer.start_span(f"{request.method} {namespace}.{request.operation}", kind=self.client,
+                                             attributes={"http.request.method": request.method, "naftiko.upstream": namespace,
+                                                         "naftiko.operation": request.operation})
+        tracing.inject(request.headers, span or current)  # unsampled: the decision travels on
+        return span
+
+    def answered(self, span: Any, status: int) -> str:
+        if span is not None:
+            span.set_attribute("http.response.status_code", status)
+            if status >= 500:
+                span.set_status(self.error)
+        return self.status_class(status)
+
+    def failed(self, span: Any, exc: BaseException) -> str:
+        outcome = self.failure_outcome(exc)
+        if span is not None:
+            span.set_attribute("error.type", outcome)
+            span.set_status(self.error, getattr(exc, "message", type(exc).__name__))
+        return outcome
+
+    def end(self, span: Any, namespace: str, request: "Prepared", outcome: str, started: float) -> None:
+        if span is not None:
+            span.end()
+        if self.metrics is not None:
+            self.metrics.upstream(namespace, request.operation, outcome, time.perf_counter() - started)
 
 
 def _attach(span: Any) -> Any:

@@ -352,8 +352,9 @@ class ForwardPlan:
     query string and body; of the caller's headers only the trusted ones go upstream, then the
     consumed namespace's fixed headers and credentials (which win)."""
 
-    def __init__(self, upstream: Upstream, trusted: list[str], fixed_headers: dict[str, str]):
+    def __init__(self, upstream: Upstream, trusted: list[str], fixed_headers: dict[str, str], operation: str):
         self.namespace = upstream.namespace
+        self.operation = operation  # `forward <resource path>`: the upstream operation of metrics and spans
         self.base_url = upstream.base_url
         self.trusted = frozenset(h.lower() for h in trusted) - HOP_BY_HOP
         self.headers = {**fixed_headers, **upstream.auth.headers}
@@ -383,7 +384,7 @@ class ForwardPlan:
             out.pop(name.lower(), None)
             out[name] = value
         url = self.base_url + path + ("?" + query if query else "")
-        return Prepared(method, url, out, None, [unquote(s) for s in segments], len(segments) > 1)
+        return Prepared(method, url, out, None, [unquote(s) for s in segments], len(segments) > 1, operation=self.operation)
 
 
 def _query_pair(name: str, value: Any) -> str:

@@ -244,3 +244,29 @@ def test_orchestration_steps_get_spans_and_durations(tmp_path, echo):
         assert spans[call]["parentSpanId"] == spans[f"step {step}"]["spanId"]
     assert 'naftiko_step_duration_seconds_count{outcome="ok",step="get-ship"} 1.0' in metrics
     assert all(r["headers"]["traceparent"].split("-")[1] == summary["traceId"] for r in echo.received)
+
+
+def test_a_forwarded_request_is_counted_and_traced_like_an_upstream_call(echo, receiver):
+    gateway, control = free_port(), free_port()
+    env = {"BACKEND_TOKEN": "t", "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    with naftiko(["run", REPO_ROOT / "tests/fixtures/orchestration/forward.yaml", "--base-uri", f"backend={echo.base_url}",
+                  "--port", f"gateway={gateway}", "--control-port", str(control)], env=env, ports_to_wait=[gateway, control]) as proc:
+        wait_http(f"http://127.0.0.1:{control}/health/ready", ok=lambda s: s == 200, proc=proc)
+        echo.reset()
+        trace_id = "0af7651916cd43dd8448eb211c80319c"
+        answer = http_request("GET", f"http://127.0.0.1:{gateway}/proxy/a/b?x=1", headers={"traceparent": f"00-{trace_id}-{PARENT_ID}-01"})
+        assert answer.status == 200 and answer.json()["path"] == "/a/b"  # --base-uri replaces the file's /api base
+        echo.respond_with(503, "down")
+        assert http_request("PUT", f"http://127.0.0.1:{gateway}/proxy/c", json_body={"a": 1}).status == 503
+        metrics = http_request("GET", f"http://127.0.0.1:{control}/metrics").text
+    server, client = _server_client(receiver.trace(trace_id, 2))
+    assert server.name == "GET /proxy/{path}" and client.kind == Span.SPAN_KIND_CLIENT and client.parent_span_id == server.span_id
+    assert client.name == "GET backend.forward /proxy/{path}"
+    assert {a.key: a.value.int_value for a in client.attributes if a.key == "http.response.status_code"} == {"http.response.status_code": 200}
+    _, sent_trace, sent_parent, _ = header(echo.received[0], "traceparent").split("-")
+    assert (sent_trace, sent_parent) == (trace_id, client.span_id.hex())  # the upstream continues the trace under the client span
+    forward = 'operation="forward /proxy/{path}",outcome="%s",upstream="backend"'
+    assert f'naftiko_upstream_requests_total{{{forward % "2xx"}}} 1.0' in metrics
+    assert f'naftiko_upstream_requests_total{{{forward % "5xx"}}} 1.0' in metrics
+    assert f'naftiko_upstream_request_duration_seconds_count{{{forward % "2xx"}}} 1.0' in metrics
+    assert 'naftiko_requests_total{adapter="rest",exposure="gateway",operation="PUT /proxy/{path}",outcome="5xx"} 1.0' in metrics

@@ -29,7 +29,7 @@ capability:
 def plan(trusted: list[str]) -> ForwardPlan:
     cap = load_text(CAP, "cap.yaml", None)
     upstream = Upstream.compile(cap.consumes["api"], CompileContext(BoundValues(), frozenset()), Settings())
-    return ForwardPlan(upstream, trusted, {"X-Fixed": "1"})
+    return ForwardPlan(upstream, trusted, {"X-Fixed": "1"}, "forward /proxy/{path}")
 
 
 def test_only_trusted_headers_go_with_the_namespaces_fixed_headers_and_credentials():
