@@ -14,7 +14,7 @@ validator accepts (cached per distinct envelope), for a tool this exposure has. 
 case, is replayed to the SDK untouched, so initialize, the legacy handshake, sessions,
 notifications, other methods and every error answer stay the SDK's (tests/exposes/test_mcp_fast.py
 checks both paths answer alike). `tools/list` is computed by the SDK once per protocol version
-and served from that copy.
+and served from that copy (counted and traced like the SDK's answers when observability is on).
 """
 
 from __future__ import annotations
@@ -84,11 +84,15 @@ class McpFastPath:
             listing = self._listings.get(version)
             if listing is None:
                 return await self._learn_listing(version, scope, _replay(messages, receive), send)
-            return await _answer(send, b'{"jsonrpc":"2.0","id":%s,"result":%s}' % (orjson.dumps(request_id), listing))
+            return await self.send_listing(send, request_id, listing)
         result = await self.tools.runners[params["name"]].call_wire(params.get("arguments"))
         result["resultType"] = "complete"
         result["_meta"] = {SERVER_INFO_META_KEY: self.server_info}
         await _answer(send, _dumps({"jsonrpc": "2.0", "id": request_id, "result": result}))
+
+    async def send_listing(self, send: Send, request_id: Any, listing: bytes) -> None:
+        """A tools/list answered from the learned copy (observability/tools.py wraps this to count it)."""
+        await _answer(send, b'{"jsonrpc":"2.0","id":%s,"result":%s}' % (orjson.dumps(request_id), listing))
 
     def _headers(self, scope: Scope) -> dict[bytes, bytes] | None:
         """The headers the checks need, or None when the request is not one for this path."""

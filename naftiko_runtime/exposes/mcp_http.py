@@ -120,11 +120,12 @@ def build_app(runtime: Runtime, api: McpApi, host: str = "127.0.0.1") -> ASGIApp
         log.warning("MCP exposure '%s' listens on %s without Host/Origin checks; publish it only behind a proxy "
                     "that checks them", api.exposure.namespace, host)
     tools = Toolset(api, runtime)
-    if runtime.observability is not None:
-        runtime.observability.observe_tools(tools, api.exposure.namespace)
     rules = host_rules(host)
     max_body = runtime.plan.settings.max_body_bytes
     name, version = identity(api, runtime)
     stamp = types.Implementation(name=name, version=version).model_dump(by_alias=True, mode="json", exclude_none=True)
     sdk = SdkApp(lambda module: module.sdk_app(runtime, api, tools, rules, max_body))
-    return protect(McpFastPath(sdk, tools, stamp, rules, max_body), api.guard, runtime.lifecycle)
+    fast = McpFastPath(sdk, tools, stamp, rules, max_body)
+    if runtime.observability is not None:
+        runtime.observability.observe_fast_path(fast, api.exposure.namespace)
+    return protect(fast, api.guard, runtime.lifecycle)

@@ -106,6 +106,13 @@ class Observability:
 
         observe_tools(self, tools, exposure)
 
+    def observe_fast_path(self, fast: Any, exposure: str) -> None:
+        """What the MCP fast path answers itself: tool calls, and tools/list from its learned copy."""
+        from naftiko_runtime.observability.tools import observe_listing
+
+        self.observe_tools(fast.tools, exposure)
+        observe_listing(self, fast, exposure)
+
     def observe_mcp(self, server: Any, tools: Any, prompts: list[str], exposure: str) -> None:
         """Tool calls and every other MCP request the SDK answers, per JSON-RPC call."""
         from naftiko_runtime.observability.mcp import McpObserver

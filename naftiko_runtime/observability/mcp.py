@@ -15,6 +15,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from naftiko_runtime.observability import MCP_METHODS, Observability
+from naftiko_runtime.observability.tools import end_span, server_span
 
 
 class McpObserver(ServerMiddleware[Any]):
@@ -22,6 +23,7 @@ class McpObserver(ServerMiddleware[Any]):
     context a client put in `params._meta` (W3C keys), which wins over the HTTP headers'."""
 
     def __init__(self, obs: Observability, exposure: str, names: set[str]):
+        self.obs = obs
         self.metrics = obs.metrics
         self.tracing = obs.tracing
         self.exposure = exposure
@@ -46,15 +48,7 @@ class McpObserver(ServerMiddleware[Any]):
         name = ctx.params.get("name") if isinstance(ctx.params, dict) else None
         operation = f"{method} {name}" if method == "prompts/get" and name in self.names else method
         started = time.perf_counter()
-        span = token = None
-        if self.tracing is not None:
-            parent, record = self.tracing.current()
-            if record:
-                span = self.tracing.tracer.start_span(operation, context=parent, kind=trace.SpanKind.SERVER,
-                                                      attributes={"mcp.method.name": method, "naftiko.exposure": self.exposure})
-                token = otel_context.attach(trace.set_span_in_context(span, parent))
-            elif parent is not None:
-                token = otel_context.attach(parent)
+        span, token = server_span(self.obs, operation, {"mcp.method.name": method, "naftiko.exposure": self.exposure})
         outcome = "error"
         try:
             result = await call_next(ctx)
@@ -65,11 +59,6 @@ class McpObserver(ServerMiddleware[Any]):
                 span.set_attribute("rpc.response.status_code", str(exc.error.code))
             raise
         finally:
-            if span is not None:
-                if outcome != "ok":
-                    span.set_status(trace.StatusCode.ERROR)
-                span.end()
-            if token is not None:
-                otel_context.detach(token)
+            end_span(span, token, outcome)
             if self.metrics is not None:
                 self.metrics.request("mcp", self.exposure, operation, outcome, time.perf_counter() - started)

@@ -96,6 +96,10 @@ async def test_metrics_count_known_traffic_per_exposure_operation_and_upstream()
         async with Client(urls["mcp"]) as client:  # the stateless revision: the MCP fast path
             for _ in range(3):
                 await client.call_tool("vapi-sessioncontrollerfindallpaginated", {})
+            listed = value(samples(urls["control"]), "naftiko_requests_total", operation="tools/list", outcome="ok")
+            for _ in range(3):  # the SDK answers the first of a protocol version, the fast path's copy the others
+                assert len((await client.list_tools()).tools) > 0
+            assert value(samples(urls["control"]), "naftiko_requests_total", operation="tools/list", outcome="ok") == listed + 3
             assert (await client.call_tool("vapi-sessioncontrollerfindone", {})).is_error
         async with Client(urls["mcp"], mode="legacy") as client:  # the handshake: the SDK's handlers
             await client.call_tool("vapi-sessioncontrollerfindallpaginated", {})
