@@ -3,7 +3,8 @@
 The seed's REST app (`GET /v1/session/{id}`) and MCP tool call are driven directly through ASGI,
 without a network or an HTTP server, against the in-process fake upstream (`--mock`), with
 observability off, metrics on, and metrics plus tracing (sampling 1.0, spans kept for /traces and
-exported over OTLP/HTTP to a local sink in another process). It prints the process CPU time per
+exported over OTLP/HTTP to a local sink in another process); and metrics kept in the cells the
+workers of `--workers N` share. It prints the process CPU time per
 request of each (median of rounds, interleaved) and the difference to off: the runtime's own
 cost of observing, which bench.py's req/s ratios express against a whole request (HTTP server
 and upstream client included).
@@ -30,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from naftiko_runtime.build import build_plan  # noqa: E402
 from naftiko_runtime.observability import Observability  # noqa: E402
+from naftiko_runtime.observability.series import SharedSeries  # noqa: E402
 from naftiko_runtime.runtime import Runtime  # noqa: E402
 
 SEED = ROOT / "capabilities" / "vapi-sessions.yaml"
@@ -94,13 +96,14 @@ def main() -> int:
 
 
 async def measure(tmp: Path, sink_port: int, requests: int, rounds: int) -> int:
-    from naftiko_runtime.exposes.mcp import build_app as build_mcp
+    from naftiko_runtime.exposes.mcp_http import build_app as build_mcp
     from naftiko_runtime.exposes.rest import build_app as build_rest
 
     sink = f"http://127.0.0.1:{sink_port}"
     variants = {
         "off": SEED,
         "metrics": capability(tmp, "metrics", False, None),
+        "metrics, workers": capability(tmp, "metrics", False, None),  # the cells --workers shares (series.py)
         "+traces local": capability(tmp, "local", True, None),
         "+traces 0.1 OTLP": capability(tmp, "sampled", True, sink, 0.1),
         "+traces 1.0 OTLP": capability(tmp, "traced", True, sink),
@@ -109,7 +112,8 @@ async def measure(tmp: Path, sink_port: int, requests: int, rounds: int) -> int:
     observers = []
     for name, path in variants.items():
         plan = build_plan(path, mock=True)
-        obs = Observability.for_plans([plan]) if name != "off" else None
+        shared = SharedSeries(2).worker(0, lambda slot: True) if name == "metrics, workers" else None
+        obs = Observability.for_plans([plan], shared) if name != "off" else None
         if obs is not None:
             observers.append(obs)
         runtime = Runtime(plan, observability=obs)
