@@ -15,7 +15,10 @@ returns a subclass of uvicorn's httptools protocol that closes those holes (docs
 - WebSocket upgrades get 403 problem+json (nothing here serves WebSockets).
 
 Per request the cost is a substring search over the head bytes and two clock reads: deadlines are
-checked by one sweeper task per listener (`_Watchdog`), not by a timer per request.
+checked by one sweeper task per listener (`_Watchdog`), not by a timer per request. The sweeper
+runs only while its listener has connections: the first one starts it, and it ends at the first
+tick that finds none. So an idle listener wakes nobody, and a listener closed for good (a reload
+that removed its exposure: its drain closes every connection) leaves no task behind.
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ def _problem(status: int, reason: str, title: str, detail: str) -> bytes:
 
 
 class _Watchdog:
-    """One task per listener: closes connections whose head or body is overdue."""
+    """One task per listener with connections: closes those whose head or body is overdue."""
 
     def __init__(self, protocol: type["LimitedProtocol"], loop: asyncio.AbstractEventLoop):
         limits = protocol.limits
@@ -88,6 +91,9 @@ class _Watchdog:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.interval)
+            if not self.protocol.open:  # nothing to watch: the next connection starts a new watchdog
+                self.protocol.watchdog = None
+                return
             now = loop.time()
             for conn in list(self.protocol.open):
                 if conn.phase == _HEAD:
@@ -106,7 +112,7 @@ class LimitedProtocol(HttpToolsProtocol):
     limits: ClassVar[ConnectionLimits]
     open: ClassVar[dict["LimitedProtocol", None]]  # this listener's connections, oldest first
     idle: ClassVar[dict["LimitedProtocol", None]]  # those with no request in progress, oldest first
-    watchdog: ClassVar[_Watchdog | None]
+    watchdog: ClassVar[_Watchdog | None]  # running while this listener has connections
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

@@ -473,8 +473,13 @@ class Server:
 
     def _server_ended(self, task: asyncio.Task) -> None:
         """A server that ends while nothing asked it to failed: stop the process (exit 1) rather
-        than serve only part of what the files declare."""
-        if self.stopped.is_set() or task.cancelled() or any(task is t for t in self.closing):
+        than serve only part of what the files declare. A removed listener's server has drained."""
+        if any(task is t for t in self.closing):
+            self.closing.remove(task)  # nothing of a removed listener outlives its drain
+            if not task.cancelled() and task.exception() is not None:
+                log.error("a removed listener failed while draining: %s", task.exception())
+            return
+        if self.stopped.is_set() or task.cancelled():
             return
         exc = task.exception()
         log.error("a listener stopped unexpectedly (%s); stopping", exc or "no error")

@@ -133,3 +133,65 @@ def _refused(port: int) -> bool:
     except httpx.ConnectError:
         return True
     return False
+
+
+def test_listeners_removed_by_reloads_leave_no_task_behind(cap_dir: Path):
+    """In-process (a `server.Server` on this test's event loop, whose tasks can be listed): each
+    cycle adds an exposure on a new port, serves a kept-alive connection there, and removes it
+    again; once the removed listener drained, none of its tasks (its uvicorn server, its
+    connection watchdog) is left running. The kept listener's watchdog runs while it has a
+    connection."""
+    import gc
+
+    from naftiko_runtime.build import build_plans
+    from naftiko_runtime.connections import _Watchdog
+    from naftiko_runtime.server import Server, ServeOptions, layout
+    from naftiko_runtime.settings import Settings
+
+    settings = Settings(header_timeout=0.2)  # the watchdog ticks every 0.05 s
+    kept = free_port()
+    write(cap_dir / "cap.yaml", capability(port=kept))
+    options = ServeOptions(grace_period=0.4)  # idle connections of a removed listener close after 0.2 s
+
+    def watchdogs() -> int:
+        return sum(1 for t in asyncio.all_tasks() if t.get_coro().__qualname__ == _Watchdog.run.__qualname__)
+
+    async def reload(server: Server) -> None:
+        server.reload()
+        await server._reloading  # the reload that was asked for, done
+
+    async def scenario() -> list[int]:
+        rebuild = lambda: build_plans([cap_dir], settings, quiet=True)  # noqa: E731
+        plans = rebuild()
+        server = Server(options, lambda listener: None, rebuild=rebuild)
+        serving = asyncio.create_task(server.run(plans, layout(plans, options)[0]))
+        while not server.lifecycle.listening:
+            await asyncio.sleep(0.01)
+        counts = []
+        async with httpx.AsyncClient() as client:  # keeps its connections alive
+            assert (await client.get(f"http://127.0.0.1:{kept}/version")).status_code == 200
+            tasks_before = len(asyncio.all_tasks())
+            for _ in range(4):
+                port = free_port()
+                write(cap_dir / "extra.yaml", capability(port=port, namespace="extra"))
+                await reload(server)
+                assert (await client.get(f"http://127.0.0.1:{port}/version")).status_code == 200
+                assert (await client.get(f"http://127.0.0.1:{kept}/version")).status_code == 200
+                assert watchdogs() == 2
+                (cap_dir / "extra.yaml").unlink()
+                await reload(server)
+                assert list(server.ports) == [kept]
+                while server.closing:  # the removed listener drains (its idle connection closed)
+                    await asyncio.sleep(0.02)
+                await asyncio.sleep(0.15)  # a few watchdog ticks
+                counts.append(watchdogs())
+            tasks_after = len(asyncio.all_tasks())
+        server.stop(signal.SIGTERM)
+        assert await serving == 0
+        return [*counts, tasks_after - tasks_before]
+
+    try:
+        counts = asyncio.run(scenario())
+    finally:
+        gc.unfreeze()  # Server.run froze this test process's heap
+    assert counts == [1, 1, 1, 1, 0]  # one watchdog (the kept listener's), and no task more than before
