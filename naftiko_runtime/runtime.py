@@ -32,9 +32,11 @@ class Runtime:
         self.lifecycle = lifecycle or Lifecycle()  # the process's: moved by the server, reported by the probes
         self.handed_over: set[int] = set()  # transports a reloaded version took over (not closed with this one)
         self.transports: dict[str, Transport] = _transports(plan, previous)
-        # per-request credentials (SigV4, OAuth 2 tokens, Digest): this process's token caches
+        # per-request credentials (SigV4, OAuth 2 tokens, Digest): this process's token caches, an
+        # unchanged namespace's cached token kept across a reload (upstream/auth.py)
+        before = previous.authenticators if previous is not None else {}
         self.authenticators: dict[str, Authenticator] = {
-            ns: upstream.dynamic.start(self.transports[ns].send)
+            ns: upstream.dynamic.start(self.transports[ns].send, before.get(ns))
             for ns, upstream in plan.upstreams.items() if upstream.dynamic is not None and ns in self.transports and not plan.mock
         }
         self.observability = observability  # the process's metrics and traces; None: nothing is wrapped

@@ -109,7 +109,7 @@ class SigV4Config:
                                f"(the host of {base_url or 'its baseUri'} does not say); add it to `authentication`", "auth-incomplete")
         return cls(fields["accessKeyId"], fields["secretAccessKey"], fields.get("sessionToken", ""), str(region), str(service))
 
-    def start(self, send: Send) -> "SigV4":
+    def start(self, send: Send, previous: Authenticator | None = None) -> "SigV4":
         return SigV4(self)
 
 
@@ -176,8 +176,11 @@ class OAuth2Config:
             form.update(client_id=self.client_id, client_secret=self.client_secret)
         return Prepared("POST", self.token_url, headers, urlencode(form).encode(), [], False)
 
-    def start(self, send: Send) -> "OAuth2ClientCredentials":
-        return OAuth2ClientCredentials(self, send)
+    def start(self, send: Send, previous: Authenticator | None = None) -> "OAuth2ClientCredentials":
+        """`previous`: this namespace's authenticator in the version a reload replaces; its cached
+        token is kept when this configuration is the same (same endpoint, client, secret, scopes)."""
+        kept = previous._token if isinstance(previous, OAuth2ClientCredentials) and previous.config == self else None
+        return OAuth2ClientCredentials(self, send, token=kept)
 
 
 # Refresh this long before the token expires (never more than a tenth of its life), so a request
@@ -185,36 +188,47 @@ class OAuth2Config:
 REFRESH_MARGIN = 30.0
 
 
+class _Token:
+    """The cached token of one OAuth2Config. A reload that leaves the configuration unchanged
+    hands it to the new version's authenticator: both versions then share it (and its one fetch)."""
+
+    def __init__(self) -> None:
+        self.value: str | None = None
+        self.refresh_at = 0.0
+        self.lock = asyncio.Lock()
+
+
 class OAuth2ClientCredentials:
     """A cached client-credentials token: one fetch however many callers wait for it, refreshed
     shortly before it expires, and once more when the upstream answers 401 to it."""
 
-    def __init__(self, config: OAuth2Config, send: Send, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, config: OAuth2Config, send: Send, clock: Callable[[], float] = time.monotonic,
+                 token: _Token | None = None):
         self.config = config
         self._send = send
         self._clock = clock
-        self._token: str | None = None
-        self._refresh_at = 0.0
-        self._lock = asyncio.Lock()
+        self._token = token or _Token()
 
     async def apply(self, request: Prepared) -> Prepared:
         return _with_headers(request, {"Authorization": f"Bearer {await self.token()}"})
 
     async def retry(self, request: Prepared, response) -> bool:
-        used = self._token
-        async with self._lock:
-            if self._token == used:  # nobody refreshed since: this token is refused, fetch another
-                self._refresh_at = 0.0
+        cached = self._token
+        used = cached.value
+        async with cached.lock:
+            if cached.value == used:  # nobody refreshed since: this token is refused, fetch another
+                cached.refresh_at = 0.0
         return True
 
     async def token(self) -> str:
-        if self._token is not None and self._clock() < self._refresh_at:
-            return self._token
-        async with self._lock:  # concurrent callers wait for the one fetch
-            if self._token is None or self._clock() >= self._refresh_at:
+        cached = self._token
+        if cached.value is not None and self._clock() < cached.refresh_at:
+            return cached.value
+        async with cached.lock:  # concurrent callers wait for the one fetch
+            if cached.value is None or self._clock() >= cached.refresh_at:
                 await self._fetch()
-        assert self._token is not None
-        return self._token
+        assert cached.value is not None
+        return cached.value
 
     async def _fetch(self) -> None:
         ns = self.config.namespace
@@ -229,9 +243,10 @@ class OAuth2ClientCredentials:
                                       + (f" ({error[:60]})" if error else "") + " instead of an access token")
         lifetime = data.get("expires_in")
         lifetime = float(lifetime) if isinstance(lifetime, (int, float)) and lifetime > 0 else 3600.0
-        self._token = data["access_token"]
-        redact.register(self._token)  # a credential like the bound ones: masked in answers and logs
-        self._refresh_at = self._clock() + lifetime - min(REFRESH_MARGIN, lifetime / 10)
+        token = self._token
+        token.value = data["access_token"]
+        redact.register(token.value)  # a credential like the bound ones: masked in answers and logs
+        token.refresh_at = self._clock() + lifetime - min(REFRESH_MARGIN, lifetime / 10)
         log.debug("upstream '%s': OAuth 2 token fetched, valid %.0fs", ns, lifetime)
 
 
@@ -246,7 +261,7 @@ class DigestConfig:
     username: str
     password: str
 
-    def start(self, send: Send) -> "Digest":
+    def start(self, send: Send, previous: Authenticator | None = None) -> "Digest":
         return Digest(self)
 
 

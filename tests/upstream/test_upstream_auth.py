@@ -285,6 +285,34 @@ async def test_the_token_is_refreshed_before_it_expires(tmp_path, oauth2_servers
     assert len(tokens.requests) == 2 and upstream.seen == [f"Bearer {t}" for t in tokens.issued]
 
 
+async def test_a_reload_keeps_the_token_of_an_unchanged_namespace(tmp_path, oauth2_servers):
+    """A reload builds the new version's runtime with `previous=` (server.py): an unrelated edit
+    keeps the cached token; a rotated secret or another client id fetches a new one."""
+    tokens, upstream, token_url, api_url = oauth2_servers
+    auth = OAUTH2.format(token=token_url)
+    versions = [
+        (capability(auth), "s3cr3t-value"),
+        (capability(auth, path="/v2"), "s3cr3t-value"),  # unrelated edit: same token
+        (capability(auth, path="/v3"), "s3cr3t-value"),  # and again
+        (capability(auth, path="/v3"), "rotated-s3cr3t"),  # the secret changed: a new token
+        (capability(auth.replace("app-1", "app-2"), path="/v3"), "rotated-s3cr3t"),  # another client: a new token
+    ]
+    runtime = None
+    fetched = []
+    for text, secret in versions:
+        plan = compiled(tmp_path, text, {"SECRET": secret}, base_uri=api_url)
+        previous, runtime = runtime, Runtime(plan, previous=runtime)
+        if previous is not None:
+            await previous.close()  # the replaced version retires
+        assert (await call(plan, runtime)).status == 200
+        fetched.append(len(tokens.requests))
+    await runtime.close()
+    assert fetched == [1, 1, 1, 2, 3]
+    assert upstream.seen == [f"Bearer {tokens.issued[i]}" for i in (0, 0, 0, 1, 2)]
+    assert [r["authorization"] for r in tokens.requests] == [
+        "Basic YXBwLTE6czNjcjN0LXZhbHVl", "Basic YXBwLTE6cm90YXRlZC1zM2NyM3Q=", "Basic YXBwLTI6cm90YXRlZC1zM2NyM3Q="]
+
+
 async def test_a_failing_token_endpoint_is_a_502_naming_the_upstream(tmp_path, oauth2_servers):
     from naftiko_runtime.errors import UpstreamFailure
 
