@@ -311,6 +311,7 @@ def _serve(server, plans, listeners) -> int:
 def _supervise(count: int, plans, listeners, options, rebuild, watch, announce, mock: bool) -> int:
     """--workers N: the supervisor forks N workers; each runs a `Server` on its own sockets."""
     from naftiko_runtime.exposes.health import Lifecycle
+    from naftiko_runtime.logs import label_worker
     from naftiko_runtime.observability import Observability
     from naftiko_runtime.observability.series import SharedSeries
     from naftiko_runtime.server import Server
@@ -321,6 +322,7 @@ def _supervise(count: int, plans, listeners, options, rebuild, watch, announce, 
     shared = SharedSeries(count) if Observability.wants_metrics(plans) else None  # every worker's counts, summed by /metrics
 
     def serve(slot: int, board, plans, listeners) -> int:
+        label_worker(slot)  # this worker's log lines say so (the supervisor's name the worker too)
         series = shared.worker(slot, board.serving) if shared is not None else None
         server = Server(options, announce if slot == 0 else (lambda listener: None),
                         lifecycle=Lifecycle(workers=board), rebuild=lambda: rebuild(quiet=True),

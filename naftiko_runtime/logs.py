@@ -4,7 +4,8 @@ Two formats (`--log-format`): `text` (the default, one human line per record) an
 object per line: `time`, `level`, `logger`, `message`, `trace_id`/`span_id` inside a traced
 request, `exception`). Secrets are masked before either formatter sees the record. In JSON mode
 the command's own announcements (`console`) and Python warnings go through the same handler, so
-every line on stderr parses.
+every line on stderr parses. With `--workers N` (N > 1) every worker's lines name it
+(`label_worker`): `[worker 1]` in text, `"worker": 1` in JSON; the supervisor's do not.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from datetime import datetime, timezone
 from naftiko_runtime import redact
 
 _json_handler: logging.Handler | None = None  # set in JSON mode: `console` writes through it
+_handler: logging.Handler | None = None  # the one handler of the process
+TEXT_FORMAT = "%(asctime)s %(levelname)-7s {label}%(name)s: %(message)s"
 
 
 class RedactingFilter(logging.Filter):
@@ -40,13 +43,17 @@ class RedactingFilter(logging.Filter):
 class JsonFormatter(logging.Formatter):
     """One JSON object per record; the trace context of the current span when tracing is on."""
 
+    worker: int | None = None  # a worker's number (--workers N > 1): a `worker` field on every record
+
     def format(self, record: logging.LogRecord) -> str:
-        out = {
+        out: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
         }
+        if self.worker is not None:
+            out["worker"] = self.worker
         out.update(_trace_context())
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
@@ -69,14 +76,15 @@ def _trace_context() -> dict[str, str]:
 
 def configure_logging(level: str, secrets: list[str] | None = None, fmt: str = "text") -> logging.Handler:
     """All logs to stderr (stdout may be an MCP stdio stream), secrets redacted."""
-    global _json_handler
+    global _json_handler, _handler
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
         logging.captureWarnings(True)  # a warning printed raw would be a line that is not JSON
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
+        handler.setFormatter(logging.Formatter(TEXT_FORMAT.format(label=""), "%H:%M:%S"))
     _json_handler = handler if fmt == "json" else None
+    _handler = handler
     set_secrets(handler, secrets or [])
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
@@ -90,6 +98,19 @@ def configure_logging(level: str, secrets: list[str] | None = None, fmt: str = "
     if level.lower() != "debug":  # the SDK announces every session manager start at INFO
         logging.getLogger("mcp").setLevel(logging.WARNING)
     return handler
+
+
+def label_worker(number: int) -> None:
+    """In a worker process of `--workers N` (N > 1), right after the fork: its log lines say which
+    worker wrote them, as the supervisor's lines about it do (`worker 1 (pid 4242) ...`)."""
+    if _handler is None:
+        return
+    if isinstance(_handler.formatter, JsonFormatter):
+        formatter = JsonFormatter()
+        formatter.worker = number
+        _handler.setFormatter(formatter)
+    else:
+        _handler.setFormatter(logging.Formatter(TEXT_FORMAT.format(label=f"[worker {number}] "), "%H:%M:%S"))
 
 
 def set_secrets(handler: logging.Handler, secrets: list[str]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -104,3 +105,31 @@ def test_a_reload_reaches_every_worker(cap_dir: Path, upstream):
     log = proc.stderr_text()
     assert log.count("the last good version keeps serving") == 1  # checked once, by the supervisor
     assert log.count("reloaded: 1 capability") == 2  # then loaded by each worker
+    # each worker's lines name it; the supervisor's name the workers they are about
+    assert {re.search(r"\[worker (\d)\] naftiko: reloaded", line).group(1) for line in log.splitlines() if "reloaded:" in line} == {"0", "1"}
+    assert re.search(r"INFO    naftiko: 2 workers serving", log) and "] naftiko: reload refused" not in log
+
+
+def test_worker_log_records_carry_the_worker_number(cap_dir: Path, upstream):
+    """`--log-format json --workers 2`: every line parses; the access-log records of each worker
+    carry `worker`, the supervisor's records do not; with one worker no record has the field."""
+    port = free_port()
+    write(cap_dir / "cap.yaml", capability(port=port))
+    for count in (2, 1):
+        args = (cap_dir / "cap.yaml", "--workers", count, "--log-format", "json", "--access-log", "--base-uri", f"echo={upstream.url}")
+        with start(*args, port=port) as proc:
+            seen: set[int] = set()
+
+            def both() -> bool:  # a new connection lands on either worker
+                get(f"http://127.0.0.1:{port}/version")
+                seen.update(r.get("worker", -1) for r in map(json.loads, proc.stderr_text().splitlines()) if r["logger"] == "uvicorn.access")
+                return len(seen) == count
+
+            eventually(both, what=f"access-log records of {count} worker(s)")
+            assert proc.stop() == 0
+        records = [json.loads(line) for line in proc.stderr_text().splitlines()]
+        serving = [r for r in records if r["message"].startswith("2 workers serving")]
+        if count == 2:
+            assert seen == {0, 1} and len(serving) == 1 and "worker" not in serving[0]
+        else:
+            assert seen == {-1} and not any("worker" in r for r in records)
