@@ -327,7 +327,7 @@ def _supervise(count: int, plans, listeners, options, rebuild, watch, announce, 
         server = Server(options, announce if slot == 0 else (lambda listener: None),
                         lifecycle=Lifecycle(workers=board), rebuild=lambda: rebuild(quiet=True),
                         on_ready=lambda: board.set(slot, True),
-                        observability=Observability.for_plans(plans, series))  # per worker, after the fork
+                        observability=Observability.for_plans(plans, series), worker=True)  # per worker, after the fork
         return _serve(server, plans, listeners)
 
     return Supervisor(count, serve, plans, listeners, options, rebuild, watch).run()

@@ -78,7 +78,8 @@ class _Server(uvicorn.Server):
                     connection.shutdown()  # idle: closed; busy: closed once its response is sent
             await asyncio.sleep(_TICK)
         if state.tasks:
-            log.warning("grace period of %gs over: cancelling %d unfinished request(s)", grace, len(state.tasks))
+            log.warning("%s: cancelling %d unfinished request(s)", "stopping at once" if self.force_exit else f"grace period of {grace:g}s over",
+                        len(state.tasks))
             for task in list(state.tasks):
                 task.cancel(msg="grace period over")
             await asyncio.wait(list(state.tasks), timeout=1)  # they answer 503 (exposes/health.py)
@@ -354,8 +355,10 @@ class Server:
 
     def __init__(self, options: ServeOptions, announce: Callable[[Listener], None], *,
                  lifecycle: Lifecycle | None = None, rebuild: Rebuild | None = None,
-                 on_ready: Callable[[], None] | None = None, watch: Any = None, observability: Any = None):
+                 on_ready: Callable[[], None] | None = None, watch: Any = None, observability: Any = None,
+                 worker: bool = False):
         self.options = options
+        self.worker = worker  # a --workers process: its supervisor relays signals (see `_signals`)
         self.observability = observability  # metrics and traces of this process (None: off)
         self.announce = announce
         self.lifecycle = lifecycle or Lifecycle()
@@ -384,7 +387,7 @@ class Server:
         sockets = {listener.port: bind(listener, self.options.reuse_port) for listener in listeners}  # all or nothing
         self.limits = connection_limits(plans, len(listeners))
         loop = asyncio.get_running_loop()
-        for sig, action in ((signal.SIGINT, self.stop), (signal.SIGTERM, self.stop), (signal.SIGHUP, self._on_hangup)):
+        for sig, action in self._signals():
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, action, sig)
         self.version = version = Version(plans, listeners, self.lifecycle, observability=self.observability, docs=self.options.docs)
@@ -432,18 +435,33 @@ class Server:
             log.error("server failed: %s", exc)
         return 1 if failed or self.failed else 0
 
+    def _signals(self) -> list[tuple[int, Callable[[int], None]]]:
+        """SIGTERM and SIGINT drain, a second one stops at once; SIGHUP reloads. A worker leaves
+        SIGINT ignored and takes every SIGTERM as the one drain: a Ctrl-C or a SIGTERM sent to the
+        whole process group (a terminal, systemd, `timeout`) reaches it directly *and* through the
+        supervisor, which counts the signals and sends SIGQUIT for "at once" (workers.py)."""
+        if self.worker:
+            return [(signal.SIGTERM, self.stop), (signal.SIGQUIT, self.stop), (signal.SIGHUP, self._on_hangup)]
+        return [(signal.SIGINT, self.stop), (signal.SIGTERM, self.stop), (signal.SIGHUP, self._on_hangup)]
+
     def stop(self, signum: int) -> None:
+        if self.worker and signum == signal.SIGTERM and self.stop_count:
+            return  # the same stop, relayed by the supervisor
         self.stop_count += 1
+        now = self.stop_count > 1 or signum == signal.SIGQUIT
         self.lifecycle.draining = True
-        log.info("received %s, stopping: no new connections; in-flight requests finish within %gs",
-                 signal.Signals(signum).name, self.options.grace_period)
+        if now:
+            log.info("received %s: stopping at once", signal.Signals(signum).name)
+        else:
+            log.info("received %s, stopping: no new connections; in-flight requests finish within %gs",
+                     signal.Signals(signum).name, self.options.grace_period)
         others = any(p.listener.kind != "control" for p in self.ports.values())
         for port in self.ports.values():
-            if port.listener.kind == "control" and others and self.stop_count == 1:
+            if port.listener.kind == "control" and others and not now:
                 continue  # it keeps reporting DRAINING until the others are done (see `run`)
             port.server.stop_accepting()
             port.server.should_exit = True
-            if self.stop_count > 1:
+            if now:
                 port.server.force_exit = True
         self.stopped.set()
 

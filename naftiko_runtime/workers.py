@@ -163,8 +163,8 @@ class Supervisor:
             self.pending.clear()
             log.info("received %s: stopping %d worker(s); in-flight requests finish within %gs",
                      signal.Signals(signum).name, len(self.workers), self.options.grace_period)
-            for worker in self.workers.values():
-                _kill(worker.pid, signal.SIGTERM)  # a second signal makes the workers stop at once
+            for worker in self.workers.values():  # a second signal makes the workers stop at once
+                _kill(worker.pid, signal.SIGTERM if self.stopping == 1 else signal.SIGQUIT)
 
     # ------------------------------------------------------------------ workers
 

@@ -133,3 +133,50 @@ def test_worker_log_records_carry_the_worker_number(cap_dir: Path, upstream):
             assert seen == {0, 1} and len(serving) == 1 and "worker" not in serving[0]
         else:
             assert seen == {-1} and not any("worker" in r for r in records)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "group-sigterm"])
+def test_a_signal_to_the_whole_process_group_drains_once(cap_dir: Path, upstream, signum):
+    """Ctrl-C in a terminal, or SIGTERM from systemd / `timeout` / `kill -- -PGID`, reaches every
+    worker directly as well as through the supervisor: that is still one stop (a drain), not the
+    "second signal" that stops at once. A second signal to the supervisor does stop at once."""
+    port = free_port()
+    write(cap_dir / "cap.yaml", capability(port=port))
+    with start(cap_dir / "cap.yaml", "--workers", "2", "--base-uri", f"echo={upstream.url}", port=port) as proc:
+        upstream.script(*[Fault.ok(delay=1.0)] * 4)
+        results: list[int] = []
+        threads = [threading.Thread(target=lambda i=i: results.append(get(f"http://127.0.0.1:{port}/items/{i}").status_code))
+                   for i in range(4)]
+        for thread in threads:
+            thread.start()
+        eventually(lambda: len(upstream.requests) == 4, what="4 requests in flight")
+        os.killpg(proc.pid, signum)  # the group: the supervisor and both workers
+        for thread in threads:
+            thread.join(10)
+        assert results == [200] * 4
+        assert proc.wait(10) == 0
+    log = proc.stderr_text()
+    assert "cancelling" not in log and "at once" not in log
+
+
+def test_a_second_signal_stops_the_workers_at_once(cap_dir: Path, upstream):
+    port = free_port()
+    write(cap_dir / "cap.yaml", capability(port=port))
+    with start(cap_dir / "cap.yaml", "--workers", "2", "--base-uri", f"echo={upstream.url}", port=port) as proc:
+        upstream.script(*[Fault.ok(delay=5.0)] * 4)
+        results: list[int] = []
+        threads = [threading.Thread(target=lambda i=i: results.append(get(f"http://127.0.0.1:{port}/items/{i}").status_code))
+                   for i in range(4)]
+        for thread in threads:
+            thread.start()
+        eventually(lambda: len(upstream.requests) == 4, what="4 requests in flight")
+        started = time.monotonic()
+        os.killpg(proc.pid, signal.SIGINT)
+        time.sleep(0.3)
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C twice
+        for thread in threads:
+            thread.join(10)
+        assert results == [503] * 4 and time.monotonic() - started < 3
+        assert proc.wait(10) == 0
+    log = proc.stderr_text()
+    assert "received SIGQUIT: stopping at once" in log and "stopping at once: cancelling" in log  # (a worker with nothing in flight may be gone already)
