@@ -135,6 +135,25 @@ def test_worker_log_records_carry_the_worker_number(cap_dir: Path, upstream):
             assert seen == {-1} and not any("worker" in r for r in records)
 
 
+def in_flight(upstream, port: int, delay: float, count: int = 4):
+    """`count` requests the upstream answers after `delay` s, in flight once this returns; the
+    function returned waits for them and gives their statuses."""
+    upstream.script(*[Fault.ok(delay=delay)] * count)
+    results: list[int] = []
+    threads = [threading.Thread(target=lambda i=i: results.append(get(f"http://127.0.0.1:{port}/items/{i}").status_code))
+               for i in range(count)]
+    for thread in threads:
+        thread.start()
+    eventually(lambda: len(upstream.requests) == count, what=f"{count} requests in flight")
+
+    def finish() -> list[int]:
+        for thread in threads:
+            thread.join(10)
+        return results
+
+    return finish
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "group-sigterm"])
 def test_a_signal_to_the_whole_process_group_drains_once(cap_dir: Path, upstream, signum):
     """Ctrl-C in a terminal, or SIGTERM from systemd / `timeout` / `kill -- -PGID`, reaches every
@@ -143,17 +162,9 @@ def test_a_signal_to_the_whole_process_group_drains_once(cap_dir: Path, upstream
     port = free_port()
     write(cap_dir / "cap.yaml", capability(port=port))
     with start(cap_dir / "cap.yaml", "--workers", "2", "--base-uri", f"echo={upstream.url}", port=port) as proc:
-        upstream.script(*[Fault.ok(delay=1.0)] * 4)
-        results: list[int] = []
-        threads = [threading.Thread(target=lambda i=i: results.append(get(f"http://127.0.0.1:{port}/items/{i}").status_code))
-                   for i in range(4)]
-        for thread in threads:
-            thread.start()
-        eventually(lambda: len(upstream.requests) == 4, what="4 requests in flight")
+        finish = in_flight(upstream, port, delay=1.0)
         os.killpg(proc.pid, signum)  # the group: the supervisor and both workers
-        for thread in threads:
-            thread.join(10)
-        assert results == [200] * 4
+        assert finish() == [200] * 4
         assert proc.wait(10) == 0
     log = proc.stderr_text()
     assert "cancelling" not in log and "at once" not in log
@@ -163,20 +174,12 @@ def test_a_second_signal_stops_the_workers_at_once(cap_dir: Path, upstream):
     port = free_port()
     write(cap_dir / "cap.yaml", capability(port=port))
     with start(cap_dir / "cap.yaml", "--workers", "2", "--base-uri", f"echo={upstream.url}", port=port) as proc:
-        upstream.script(*[Fault.ok(delay=5.0)] * 4)
-        results: list[int] = []
-        threads = [threading.Thread(target=lambda i=i: results.append(get(f"http://127.0.0.1:{port}/items/{i}").status_code))
-                   for i in range(4)]
-        for thread in threads:
-            thread.start()
-        eventually(lambda: len(upstream.requests) == 4, what="4 requests in flight")
+        finish = in_flight(upstream, port, delay=5.0)
         started = time.monotonic()
         os.killpg(proc.pid, signal.SIGINT)
         time.sleep(0.3)
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C twice
-        for thread in threads:
-            thread.join(10)
-        assert results == [503] * 4 and time.monotonic() - started < 3
+        assert finish() == [503] * 4 and time.monotonic() - started < 3
         assert proc.wait(10) == 0
     log = proc.stderr_text()
     assert "received SIGQUIT: stopping at once" in log and "stopping at once: cancelling" in log  # (a worker with nothing in flight may be gone already)
