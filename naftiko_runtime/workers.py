@@ -8,8 +8,9 @@ the workers evenly (measured in bench/: one shared accepting socket, as `uvicorn
 let one worker take every connection in 4 runs of 9).
 
 The supervisor serves nothing. It restarts a worker that dies (logged; with a growing delay when
-one dies right after starting), forwards SIGTERM and SIGINT (every worker drains; the exit code is
-0 only when every worker exited 0) and SIGHUP, and with --reload watches the files: a change is
+one dies right after starting), forwards SIGTERM and SIGINT as SIGTERM (every worker drains; the
+exit code is 0 only when every worker exited 0; a second signal goes on as SIGQUIT: stop at once)
+and SIGHUP, and with --reload watches the files: a change is
 checked once here (its findings logged once) and, when clean, every worker reloads it. It runs no
 event loop and no thread of its own (signals are read with sigtimedwait), so forking is safe.
 
