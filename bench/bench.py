@@ -525,11 +525,37 @@ def observed_capability(workdir: Path, name: str, traces: bool, otlp: str | None
     return path
 
 
-def python_server(procs: Processes, name: str, script: str, args: list[str], core: int, python: str | None = None) -> tuple[Proc, int]:
+def python_server(procs: Processes, name: str, script: str, args: list[str], core: int, python: str | None = None,
+                  env: dict[str, str] | None = None) -> tuple[Proc, int]:
     port = free_port()
     proc = procs.start(name, [python or sys.executable, str(BENCH / script), "--port", str(port), *args], core,
-                       env={"VAPI_API_KEY": API_KEY})
+                       env={"VAPI_API_KEY": API_KEY, **(env or {})})
     return proc, port
+
+
+# issue 16's server evaluation (`--only server`): the same apps under granian (bench/granian_compare.py)
+GRANIAN_VARIANTS = (("granian ASGI no-op", "granian-asgi", "noop"), ("granian RSGI no-op", "granian-rsgi", "noop"),
+                    ("raw ASGI + pyreqwest, granian", "granian-asgi", "raw"), ("raw RSGI + pyreqwest, granian", "granian-rsgi", "raw"),
+                    ("runtime app, uvicorn", "uvicorn", "runtime"), ("runtime app, granian ASGI", "granian-asgi", "runtime"),
+                    ("runtime app, granian RSGI", "granian-rsgi", "runtime"))
+
+
+def has_granian() -> bool:
+    return FASTMCP_PYTHON.exists() and subprocess.run([str(FASTMCP_PYTHON), "-c", "import granian"], capture_output=True).returncode == 0
+
+
+def granian_variants(procs: Processes, stub: Proc, stub_url: str, core: int) -> list[Variant]:
+    """granian no-op (RSGI, ASGI), raw RSGI + pyreqwest, and the runtime's REST app under uvicorn,
+    granian ASGI and granian RSGI (a bench-only shim), each in its own process on the server core.
+    They run in bench/.venv-fastmcp (granian is a bench tool, not a dependency of the runtime)."""
+    out = []
+    for name, server, app in GRANIAN_VARIANTS:
+        proc, port = python_server(procs, name.replace(" ", "-").replace(",", "").replace("+", "").lower(), "granian_compare.py",
+                                   ["--server", server, "--app", app, "--upstream", stub_url], core, python=str(FASTMCP_PYTHON),
+                                   env=runtime_tree(None))
+        wait_ready(proc, rest_ok(port, f"/v1/session/{SESSION_ID}"))
+        out.append(Variant(name, "rest", Target(f"http://127.0.0.1:{port}/v1/session/{SESSION_ID}"), proc, None if app == "noop" else stub))
+    return out
 
 
 def fastmcp_tool_name(port: int) -> str:
@@ -627,6 +653,18 @@ def run(settings: Settings) -> dict[str, Any]:
                 rest.append(Variant(f"naftiko {label}", "rest", Target(f"http://127.0.0.1:{observed.rest_port}/v1/session/{SESSION_ID}"), observed.proc, stub))
                 if not observed.mcp_problem:
                     mcp.append(Variant(f"naftiko {label}", "mcp", Target(f"http://127.0.0.1:{observed.mcp_port}/mcp", TOOL), observed.proc, stub))
+        if s.wants("server") and not has_granian():
+            report["notes"].append(f"granian rows not measured: {FASTMCP_PYTHON} cannot import granian (bench/run.sh installs it)")
+        elif s.wants("server"):
+            rest += granian_variants(procs, stub, stub_url, s.server_core)
+            if not s.wants("rest"):  # the uvicorn rows they are read against, and the runtime as it serves
+                noop, noop_port = python_server(procs, "uvicorn-noop", "noop_asgi.py", [], s.server_core)
+                wait_ready(noop, rest_ok(noop_port, f"/v1/session/{SESSION_ID}"))
+                raw, raw_port = python_server(procs, "raw-pyreqwest", "raw_pyreqwest.py", ["--upstream", stub_url], s.server_core)
+                wait_ready(raw, rest_ok(raw_port, f"/v1/session/{SESSION_ID}"))
+                rest += [Variant("uvicorn no-op", "rest", Target(f"http://127.0.0.1:{noop_port}/v1/session/{SESSION_ID}"), noop, None),
+                         Variant("raw ASGI + pyreqwest", "rest", Target(f"http://127.0.0.1:{raw_port}/v1/session/{SESSION_ID}"), raw, stub),
+                         Variant("naftiko", "rest", Target(f"http://127.0.0.1:{nk.rest_port}/v1/session/{SESSION_ID}"), nk.proc, stub)]
         if s.wants("rest"):
             direct_port, edge_port = free_port(), free_port()
             edge = start_nginx(procs, workdir, "nginx-edge", f"""
@@ -804,6 +842,16 @@ def ratios(report: dict[str, Any]) -> list[dict[str, Any]]:
     # the same goal against the floor of the same stack, measured in the same run (the issue measured 92 us for it)
     add("REST CPU per request vs raw ASGI + pyreqwest", div(cpu_us("naftiko", "rest", 32), cpu_us("raw ASGI + pyreqwest", "rest", 32)),
         "<= 1.09x (100/92)", lambda v: v <= 100 / 92, "x")
+    # issue 16's server evaluation (--only server): the same app's CPU per request on granian over uvicorn (< 1: granian cheaper)
+    for name, on_granian, on_uvicorn in (("no-op, granian RSGI", "granian RSGI no-op", "uvicorn no-op"),
+                                         ("no-op, granian ASGI", "granian ASGI no-op", "uvicorn no-op"),
+                                         ("raw + pyreqwest, granian RSGI", "raw RSGI + pyreqwest, granian", "raw ASGI + pyreqwest"),
+                                         ("raw + pyreqwest, granian ASGI", "raw ASGI + pyreqwest, granian", "raw ASGI + pyreqwest"),
+                                         ("runtime app, granian ASGI", "runtime app, granian ASGI", "runtime app, uvicorn"),
+                                         ("runtime app, granian RSGI shim", "runtime app, granian RSGI", "runtime app, uvicorn")):
+        add(f"CPU/req {name} vs uvicorn, c=32", div(cpu_us(on_granian, "rest", 32), cpu_us(on_uvicorn, "rest", 32)), "< 1.0x (info)", lambda v: v < 1.0, "x")
+    add("REST CPU/req, runtime app on granian (best), c=32", min(filter(None, (cpu_us(f"runtime app, granian {i}", "rest", 32) for i in ("ASGI", "RSGI"))), default=None),
+        "<= 100 us", lambda v: v <= 100, " us")
     add("REST req/s vs nginx proxy_pass, c=32 (stretch)", div(rps("naftiko", "rest", 32), rps("nginx proxy_pass", "rest", 32)), ">= 0.4x", lambda v: v >= 0.4, "x")
     add("MCP req/s vs bare-SDK no-op, c=8", div(rps("naftiko", "mcp", 8), rps("bare SDK no-op", "mcp", 8)), ">= 1.5x", lambda v: v >= 1.5, "x")
     add("MCP req/s vs FastMCP.from_openapi, c=8", div(rps("naftiko", "mcp", 8), rps("FastMCP.from_openapi", "mcp", 8)), ">= 20x", lambda v: v >= 20, "x")
@@ -842,14 +890,14 @@ def _round(value: float | None, digits: int = 3) -> float | None:
 
 
 def render(report: dict[str, Any]) -> str:
-    lines = [f"{'kind':<5} {'variant':<24} {'c':>3} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'srv cpu':>8} {'us/req':>7} {'stub cpu':>8} {'wrk cpu':>8} {'other':>6} {'steal':>6} {'errors':>7}"]
+    lines = [f"{'kind':<5} {'variant':<30} {'c':>3} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'srv cpu':>8} {'us/req':>7} {'stub cpu':>8} {'wrk cpu':>8} {'other':>6} {'steal':>6} {'errors':>7}"]
     lines.append("-" * len(lines[0]))
     kind = None
     for r in report["rows"]:
         if kind is not None and r["kind"] != kind:
             lines.append("")
         kind = r["kind"]
-        lines.append(f"{r['kind']:<5} {r['variant']:<24} {r['c']:>3} {r['rps']:>9.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
+        lines.append(f"{r['kind']:<5} {r['variant']:<30} {r['c']:>3} {r['rps']:>9.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
                      f"{r['server_cpu']:>7.0f}% {r.get('cpu_us', float('nan')):>7.0f} {(r['stub_cpu'] if r['stub_cpu'] is not None else float('nan')):>7.0f}% {r['wrk_cpu']:>7.0f}% {r.get('other_cpu', 0):>5.0f}% {r.get('steal_cpu', 0):>5.0f}% {r['errors']:>7}")
     lines.append("")
     st, mem = report["startup"], report["memory"]
@@ -1057,7 +1105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of discarded load before each cell (default 1)")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per section; cells report the median (default 2)")
     parser.add_argument("--concurrency", default="1,8,32", help="wrk connections per cell (default 1,8,32)")
-    parser.add_argument("--only", action="append", default=[], choices=["rest", "mcp", "orchestration", "startup", "memory", "large", "observability"])
+    parser.add_argument("--only", action="append", default=[], choices=["rest", "mcp", "orchestration", "startup", "memory", "large", "observability", "server"])
     parser.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
                         help="first wait up to SECONDS for the 1-minute load average to drop under 0.5 (other users)")
     parser.add_argument("--baseline", default="", metavar="REV", help="also measure the runtime of git revision REV (rows `naftiko@REV`), side by side")

@@ -7,9 +7,10 @@
 # Any other arguments go to bench/bench.py (`bench/run.sh --help`).
 #
 # Installs (idempotent): Debian nginx-light and wrk; a venv bench/.venv-fastmcp that sees the main
-# environment's packages (--system-site-packages) and adds fastmcp==4.1.0 and py-spy on top, so
-# FastMCP runs on the very same mcp, starlette, uvicorn, uvloop and httptools as the runtime and
-# the main environment is left untouched. The runtime itself must be installed (`pip install -e .`).
+# environment's packages (--system-site-packages) and adds fastmcp==4.1.0, granian==2.8.9 (the
+# server evaluation of issue 16, bench/granian_compare.py) and py-spy on top, so FastMCP runs on
+# the very same mcp, starlette, uvicorn, uvloop and httptools as the runtime and the main
+# environment is left untouched. The runtime itself must be installed (`pip install -e .`).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -37,11 +38,11 @@ if ! command -v naftiko >/dev/null; then
     "$python" -m pip install -q -e "$root"
 fi
 
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import fastmcp, sys; sys.exit(fastmcp.__version__ != '4.1.0')" 2>/dev/null \
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import fastmcp, granian, sys; sys.exit(fastmcp.__version__ != '4.1.0' or granian.__version__ != '2.8.9')" 2>/dev/null \
         || [ ! -x "$venv/bin/py-spy" ]; then
-    echo "bench: creating $venv (fastmcp==4.1.0, py-spy; shares the main environment's packages)" >&2
+    echo "bench: creating $venv (fastmcp==4.1.0, granian==2.8.9, py-spy; shares the main environment's packages)" >&2
     "$python" -m venv --system-site-packages "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check "fastmcp==4.1.0" py-spy
+    "$venv/bin/pip" install -q --disable-pip-version-check "fastmcp==4.1.0" "granian==2.8.9" py-spy
 fi
 
 cd "$root"
