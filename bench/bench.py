@@ -540,6 +540,18 @@ GRANIAN_VARIANTS = (("granian ASGI no-op", "granian-asgi", "noop"), ("granian RS
                     ("runtime app, granian RSGI", "granian-rsgi", "runtime"))
 
 
+def uvicorn_rows(procs: Processes, stub: Proc, stub_url: str, core: int, nk: "Naftiko") -> list[Variant]:
+    """uvicorn no-op (the server's ceiling), raw ASGI + pyreqwest (the floor of the runtime's
+    stack) and `naftiko run` itself."""
+    noop, noop_port = python_server(procs, "uvicorn-noop", "noop_asgi.py", [], core)
+    wait_ready(noop, rest_ok(noop_port, f"/v1/session/{SESSION_ID}"))
+    raw, raw_port = python_server(procs, "raw-pyreqwest", "raw_pyreqwest.py", ["--upstream", stub_url], core)
+    wait_ready(raw, rest_ok(raw_port, f"/v1/session/{SESSION_ID}"))
+    return [Variant("uvicorn no-op", "rest", Target(f"http://127.0.0.1:{noop_port}/v1/session/{SESSION_ID}"), noop, None),
+            Variant("raw ASGI + pyreqwest", "rest", Target(f"http://127.0.0.1:{raw_port}/v1/session/{SESSION_ID}"), raw, stub),
+            Variant("naftiko", "rest", Target(f"http://127.0.0.1:{nk.rest_port}/v1/session/{SESSION_ID}"), nk.proc, stub)]
+
+
 def has_granian() -> bool:
     return FASTMCP_PYTHON.exists() and subprocess.run([str(FASTMCP_PYTHON), "-c", "import granian"], capture_output=True).returncode == 0
 
@@ -658,13 +670,7 @@ def run(settings: Settings) -> dict[str, Any]:
         elif s.wants("server"):
             rest += granian_variants(procs, stub, stub_url, s.server_core)
             if not s.wants("rest"):  # the uvicorn rows they are read against, and the runtime as it serves
-                noop, noop_port = python_server(procs, "uvicorn-noop", "noop_asgi.py", [], s.server_core)
-                wait_ready(noop, rest_ok(noop_port, f"/v1/session/{SESSION_ID}"))
-                raw, raw_port = python_server(procs, "raw-pyreqwest", "raw_pyreqwest.py", ["--upstream", stub_url], s.server_core)
-                wait_ready(raw, rest_ok(raw_port, f"/v1/session/{SESSION_ID}"))
-                rest += [Variant("uvicorn no-op", "rest", Target(f"http://127.0.0.1:{noop_port}/v1/session/{SESSION_ID}"), noop, None),
-                         Variant("raw ASGI + pyreqwest", "rest", Target(f"http://127.0.0.1:{raw_port}/v1/session/{SESSION_ID}"), raw, stub),
-                         Variant("naftiko", "rest", Target(f"http://127.0.0.1:{nk.rest_port}/v1/session/{SESSION_ID}"), nk.proc, stub)]
+                rest += uvicorn_rows(procs, stub, stub_url, s.server_core, nk)
         if s.wants("rest"):
             direct_port, edge_port = free_port(), free_port()
             edge = start_nginx(procs, workdir, "nginx-edge", f"""
@@ -683,16 +689,10 @@ def run(settings: Settings) -> dict[str, Any]:
             hand, port = python_server(procs, "handwritten-proxy", "handwritten_proxy.py", ["--upstream", stub_url], s.server_core)
             st["handwritten_s"] = wait_ready(hand, rest_ok(port, f"/v1/session/{SESSION_ID}"))
             mem["handwritten_idle_mb"] = rss_after(hand)
-            noop, noop_port = python_server(procs, "uvicorn-noop", "noop_asgi.py", [], s.server_core)
-            wait_ready(noop, rest_ok(noop_port, f"/v1/session/{SESSION_ID}"))
-            raw, raw_port = python_server(procs, "raw-pyreqwest", "raw_pyreqwest.py", ["--upstream", stub_url], s.server_core)
-            wait_ready(raw, rest_ok(raw_port, f"/v1/session/{SESSION_ID}"))
             rest += [Variant("nginx stub (direct)", "rest", Target(f"http://127.0.0.1:{direct_port}/session/{SESSION_ID}"), edge, None),
-                     Variant("uvicorn no-op", "rest", Target(f"http://127.0.0.1:{noop_port}/v1/session/{SESSION_ID}"), noop, None),
                      Variant("nginx proxy_pass", "rest", Target(f"http://127.0.0.1:{edge_port}/v1/session/{SESSION_ID}"), edge, stub),
                      Variant("hand-written aiohttp", "rest", Target(f"http://127.0.0.1:{port}/v1/session/{SESSION_ID}"), hand, stub),
-                     Variant("raw ASGI + pyreqwest", "rest", Target(f"http://127.0.0.1:{raw_port}/v1/session/{SESSION_ID}"), raw, stub),
-                     Variant("naftiko", "rest", Target(f"http://127.0.0.1:{nk.rest_port}/v1/session/{SESSION_ID}"), nk.proc, stub)]
+                     *uvicorn_rows(procs, stub, stub_url, s.server_core, nk)]
             if base is not None:
                 rest.append(Variant(f"naftiko@{s.baseline}", "rest", Target(f"http://127.0.0.1:{base.rest_port}/v1/session/{SESSION_ID}"), base.proc, stub))
             if big is not None:
