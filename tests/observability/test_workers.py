@@ -65,10 +65,11 @@ def test_a_scrape_reports_every_workers_counts_and_survives_a_restart(tmp_path: 
         slow.join(10)
 
         # a killed worker is restarted: its counts stay in the totals, counted once
-        os.kill(workers(proc.pid)[0], signal.SIGKILL)
+        killed = workers(proc.pid)[0]
+        os.kill(killed, signal.SIGKILL)
         restarting = get(control + "/health/ready")
-        eventually(lambda: len(workers(proc.pid)) == 2 and get(control + "/health/ready").status_code == 200, timeout=20,
-                   what="the restarted worker")
+        eventually(lambda: killed not in workers(proc.pid) and len(workers(proc.pid)) == 2
+                   and get(control + "/health/ready").status_code == 200, timeout=20, what="the restarted worker")
         for _ in range(4):
             found = scrape(control)
             assert total(found, "naftiko_requests_total", **route) == 41
