@@ -174,7 +174,7 @@ class OAuth2Config:
             headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
         else:
             form.update(client_id=self.client_id, client_secret=self.client_secret)
-        return Prepared("POST", self.token_url, headers, urlencode(form).encode(), [], False)
+        return Prepared("POST", self.token_url, headers, urlencode(form).encode(), [], False, masked=False)
 
     def start(self, send: Send, previous: Authenticator | None = None) -> "OAuth2ClientCredentials":
         """`previous`: this namespace's authenticator in the version a reload replaces; its cached

@@ -247,7 +247,7 @@ class HttpTransport:
             async with builder.build_streamed() as resp:
                 headers = resp.headers
                 body = await self._read(headers, resp, request.limit)
-                return self._answer(resp.status, body, headers)
+                return self._answer(resp.status, body, headers, request.masked)
         except rq.RequestError as exc:
             raise self._failure(exc, time.monotonic() - started, s.timeout if first else remaining) from None
 
@@ -346,14 +346,18 @@ class HttpTransport:
         except BadEncoding as exc:
             raise UpstreamBadResponse(self.namespace, str(exc)) from None
 
-    def _answer(self, status: int, body: bytes, headers: HeaderMap) -> Response:
+    def _answer(self, status: int, body: bytes, headers: HeaderMap, masked: bool = True) -> Response:
         """The answer with every credential masked, in the body and in every header read (an
-        upstream that echoes a request must not hand the key to a client through either; redact.py)."""
-        matcher = redact.REGISTRY.credentials
+        upstream that echoes a request must not hand the key to a client through either; redact.py).
+        An answer only the runtime reads (`masked=False`: a token endpoint's) is left whole: masking
+        matches by substring, and another credential's bytes inside a fresh token would break it."""
         try:
             content_type = headers.get("content-type")
         except ValueError:  # outside visible ASCII: the answer cannot be labelled
             raise UpstreamBadResponse(self.namespace, "its Content-Type header holds characters outside visible ASCII") from None
+        if not masked:
+            return Response(status, body, content_type, UpstreamHeaders(headers))
+        matcher = redact.REGISTRY.credentials
         return Response(status, matcher.mask_bytes(body), matcher.mask_text(content_type) if content_type else None,
                         UpstreamHeaders(headers))
 

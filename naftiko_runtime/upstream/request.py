@@ -115,6 +115,7 @@ class Prepared:
     item: bool  # the path ends with a parameter (`/session/{id}`)
     limit: "Limit | None" = None  # a cap on the answer other than the namespace's maxResponseBytes
     operation: str = ""  # the consumed operation's name (metric labels and span names)
+    masked: bool = True  # False: an answer only the runtime reads (a token endpoint's), never relayed
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, quote
 import pytest
 from aiohttp import web
 
+from naftiko_runtime import redact
 from naftiko_runtime.binds import BoundValues
 from naftiko_runtime.capability.diagnostics import Diagnostics
 from naftiko_runtime.capability.load import load_capability
@@ -188,11 +189,12 @@ class TokenServer:
         self.requests: list[dict[str, Any]] = []
         self.issued: list[str] = []  # random like real tokens (the runtime masks every token it was given)
         self.revoke_into: set[str] | None = None  # a set every token issued from now on is added to
+        self.suffix = ""  # appended to each token
 
     async def token(self, request: web.Request) -> web.Response:
         form = dict(await request.post())
         self.requests.append({"form": form, "authorization": request.headers.get("Authorization")})
-        self.issued.append(f"tok-{secrets.token_hex(8)}")
+        self.issued.append(f"tok-{secrets.token_hex(8)}{self.suffix}")
         if self.revoke_into is not None:
             self.revoke_into.add(self.issued[-1])
         await asyncio.sleep(self.delay)  # long enough for concurrent callers to pile up
@@ -269,6 +271,22 @@ async def test_one_refresh_after_a_401(tmp_path, oauth2_servers):
         assert len(tokens.requests) == 3
     finally:
         await runtime.close()
+
+
+async def test_a_token_holding_another_credentials_bytes_is_sent_whole(tmp_path, oauth2_servers):
+    """Credentials are masked in relayed answers by substring; the token endpoint's answer is read
+    by the runtime only, so another secret inside a fresh token must not garble it."""
+    tokens, upstream, token_url, api_url = oauth2_servers
+    other = f"key{secrets.token_hex(4)}"
+    redact.register(other)  # a credential of this process (another namespace's API key, say)
+    tokens.suffix = other
+    plan = compiled(tmp_path, capability(OAUTH2.format(token=token_url)), {"SECRET": "s3cr3t-value"}, base_uri=api_url)
+    runtime = Runtime(plan)
+    try:
+        assert (await call(plan, runtime)).status == 200
+    finally:
+        await runtime.close()
+    assert upstream.seen == [f"Bearer {tokens.issued[0]}"] and tokens.issued[0].endswith(other)
 
 
 async def test_the_token_is_refreshed_before_it_expires(tmp_path, oauth2_servers):
