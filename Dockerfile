@@ -9,8 +9,8 @@
 
 ARG PYTHON_IMAGE=python:3.12-slim-bookworm
 
-# ---- build: a virtual environment with the runtime and its dependencies (all published as wheels:
-#      the slim base has no compiler, and none is needed)
+# ---- build: a virtual environment with the runtime and its dependencies (wheels, and one pure-Python
+#      source package, openapi-ui-bundles: the slim base has no compiler, and none is needed)
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
