@@ -127,10 +127,11 @@ class Invocation:
     def arguments(self, inputs: dict[str, Any]) -> dict[str, Any]:
         return self._with.apply(inputs)
 
-    async def invoke(self, inputs: dict[str, Any], runtime: "Runtime") -> Outcome:
-        """Check inputs, run the pipeline. Raises InputError / UpstreamFailure (RequestError)."""
+    def invoke(self, inputs: dict[str, Any], runtime: "Runtime") -> Awaitable[Outcome]:
+        """Check inputs (InputError, raised here), then the pipeline's awaitable (UpstreamFailure
+        when awaited). The handler's own coroutine: no extra frame per request (bench/, callgrind)."""
         self.checker.check(inputs)
-        return await self._handler(Exchange(self._with.apply(inputs), runtime))
+        return self._handler(Exchange(self._with.apply(inputs), runtime))
 
 
 class RefStage:

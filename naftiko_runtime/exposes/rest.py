@@ -158,53 +158,50 @@ class _PathEndpoint:
         self.forward = forward
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await self.handle(scope, receive, send)
+        try:  # one coroutine for the whole request (no inner `handle` call: one frame less per request)
+            method = scope["method"]
+            entry = self.routes.get(method)
+            if entry is None:
+                if self.forward is not None:
+                    return await self.forward(scope, receive, send)
+                response = problem(405, "Method not allowed", f"{method} is not served on {scope['path']}; allowed: {self.allow}",
+                                   scope["path"], headers={"Allow": self.allow})
+                return await response(scope, receive, send)
+            route, extractor = entry
+            try:
+                body = await self._body(scope, receive) if extractor.needs_body else _NO_BODY
+                inputs = extractor.extract(scope, body)
+                outcome = await route.invocation.invoke(inputs, self.runtime)
+            except InputError as exc:
+                return await input_problem(exc, scope["path"])(scope, receive, send)
+            except UpstreamFailure as exc:
+                log.warning("%s %s: %s", method, scope["path"], exc.message)
+                return await upstream_problem(exc, scope["path"])(scope, receive, send)
+            except StepFailure as exc:
+                log.warning("%s %s: %s", method, scope["path"], exc.message)
+                return await step_problem(exc, scope["path"])(scope, receive, send)
+            except _BodyTooLarge:
+                response = problem(413, "Request body too large", f"the body is over the {self.max_body:,}-byte limit", scope["path"])
+                return await response(scope, receive, send)
+            except _NotJson as exc:
+                given = str(exc.args[0])[:60] if exc.args[0] else "none"
+                response = problem(415, "Unsupported media type", f"the body must be JSON (Content-Type: application/json); got {given}",
+                                   scope["path"], headers={"Accept": "application/json"})
+                return await response(scope, receive, send)
+            if outcome.value is not NOTHING:
+                payload = json.dumps(outcome.value, ensure_ascii=False, separators=(",", ":")).encode()
+                return await _respond(send, outcome.status, payload, _JSON_CT)
+            empty = outcome.status in (204, 304) or method == "HEAD"
+            content_type = outcome.content_type.encode("latin-1") if outcome.content_type else _BINARY_CT
+            extra = [(b"retry-after", outcome.retry_after.encode("latin-1"))] if outcome.retry_after else None
+            await _respond(send, outcome.status, b"" if empty else outcome.body, content_type,
+                           len(outcome.body) if method == "HEAD" else None, extra)
         except _Disconnected:  # a normal event: the client left while sending its body; nobody to answer
             log.debug("%s %s: the client disconnected before its request body ended", scope["method"], scope["path"])
         except Exception as exc:  # the last line of defence: a problem+json, never a traceback
             log.error("internal error on %s %s", scope["method"], scope["path"], exc_info=exc)
             await problem(500, "Internal error", "the runtime failed to handle this request; the error is logged",
                           scope["path"])(scope, receive, send)
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        method = scope["method"]
-        entry = self.routes.get(method)
-        if entry is None:
-            if self.forward is not None:
-                return await self.forward(scope, receive, send)
-            response = problem(405, "Method not allowed", f"{method} is not served on {scope['path']}; allowed: {self.allow}",
-                               scope["path"], headers={"Allow": self.allow})
-            return await response(scope, receive, send)
-        route, extractor = entry
-        try:
-            body = await self._body(scope, receive) if extractor.needs_body else _NO_BODY
-            inputs = extractor.extract(scope, body)
-            outcome = await route.invocation.invoke(inputs, self.runtime)
-        except InputError as exc:
-            return await input_problem(exc, scope["path"])(scope, receive, send)
-        except UpstreamFailure as exc:
-            log.warning("%s %s: %s", method, scope["path"], exc.message)
-            return await upstream_problem(exc, scope["path"])(scope, receive, send)
-        except StepFailure as exc:
-            log.warning("%s %s: %s", method, scope["path"], exc.message)
-            return await step_problem(exc, scope["path"])(scope, receive, send)
-        except _BodyTooLarge:
-            response = problem(413, "Request body too large", f"the body is over the {self.max_body:,}-byte limit", scope["path"])
-            return await response(scope, receive, send)
-        except _NotJson as exc:
-            given = str(exc.args[0])[:60] if exc.args[0] else "none"
-            response = problem(415, "Unsupported media type", f"the body must be JSON (Content-Type: application/json); got {given}",
-                               scope["path"], headers={"Accept": "application/json"})
-            return await response(scope, receive, send)
-        if outcome.value is not NOTHING:
-            payload = json.dumps(outcome.value, ensure_ascii=False, separators=(",", ":")).encode()
-            return await _respond(send, outcome.status, payload, _JSON_CT)
-        empty = outcome.status in (204, 304) or method == "HEAD"
-        content_type = outcome.content_type.encode("latin-1") if outcome.content_type else _BINARY_CT
-        extra = [(b"retry-after", outcome.retry_after.encode("latin-1"))] if outcome.retry_after else None
-        await _respond(send, outcome.status, b"" if empty else outcome.body, content_type,
-                       len(outcome.body) if method == "HEAD" else None, extra)
 
     async def _body(self, scope: Scope, receive: Receive) -> Any:
         """The JSON body; 413 past the cap, 415 for another media type, 400 for what is not JSON."""
