@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The issue 5 benchmark in one command (see bench/README.md):
-#   bench/run.sh                  install what is missing, then the whole run (~6 min)
+#   bench/run.sh                  install what is missing, then the whole run (~12 min)
 #   bench/run.sh --quick          1 s cells: checks the harness, not the figures
 #   bench/run.sh profile          py-spy profile of `naftiko run` under c=32 REST load
 #   bench/run.sh profile --target mcp
