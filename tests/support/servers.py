@@ -95,11 +95,20 @@ def require_node_tool(path: Path, what: str) -> None:
 # --------------------------------------------------------------------------------------
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port that was free on 127.0.0.1 a moment ago (bind port 0, read it, close)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
+    """A TCP port that was free on 127.0.0.1 a moment ago (bind port 0, read it, close), and not
+    handed out before in this process: the kernel may give a just-closed port again, and two
+    listeners of one test given the same port fail to start."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((LOOPBACK, 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def _proc_diag(proc: "Proc | None", stderr: str | None = None) -> str:
