@@ -6,7 +6,11 @@ no masking, no timeouts beyond the client's defaults: what uvicorn + pyreqwest c
 (issue 16's "raw ASGI + pyreqwest" row), so the runtime's CPU per request can be read against the
 least any proxy on the same server and client can spend.
 
-    python bench/raw_pyreqwest.py --port 18150 --upstream http://127.0.0.1:18101
+    python bench/raw_pyreqwest.py --port 18150 --upstream http://127.0.0.1:18101 [--client h1]
+
+`--client h1`: the runtime's built-in HTTP/1.1 client (naftiko_runtime/upstream/h1.py) in place
+of pyreqwest, the same way (the "raw ASGI + h1" row: the floor of the stack the runtime uses for a
+plain-text upstream).
 """
 
 from __future__ import annotations
@@ -22,10 +26,12 @@ PREFIX = "/v1/session/"
 NOT_FOUND = [(b"content-type", b"text/plain"), (b"content-length", b"9")]
 
 
-def build_app(upstream: str, api_key: str):
+def build_app(upstream: str, api_key: str, client: str = "pyreqwest"):
     headers = {"Authorization": f"Bearer {api_key}"}
     base = upstream.rstrip("/") + "/session/"
     state = {}
+    if client == "h1":
+        return build_h1_app(upstream, headers)
 
     async def app(scope, receive, send):
         if scope["type"] != "http":
@@ -46,8 +52,35 @@ def build_app(upstream: str, api_key: str):
     return app
 
 
+def build_h1_app(upstream: str, headers: dict[str, str]):
+    from urllib.parse import urlsplit
+
+    from naftiko_runtime.upstream.h1 import Pool
+
+    parts = urlsplit(upstream)
+    pool = Pool(parts.hostname, parts.port or 80, 100, 10.0, 30.0, {})
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        path = scope["path"]
+        if not path.startswith(PREFIX) or "/" in path[len(PREFIX):]:
+            await send({"type": "http.response.start", "status": 404, "headers": NOT_FOUND})
+            await send({"type": "http.response.body", "body": b"not found"})
+            return
+        async with pool.exchange("GET", "/session/" + quote(path[len(PREFIX):], safe=""), headers, None, 30.0) as resp:
+            body = await resp.bytes()
+            answer = [(b"content-type", (resp.headers.get("content-type") or "application/octet-stream").encode()),
+                      (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": resp.status, "headers": answer})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
 if __name__ == "__main__":
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--upstream", required=True, help="base URL of the Vapi-compatible upstream")
+    p.add_argument("--client", choices=("pyreqwest", "h1"), default="pyreqwest", help="the upstream client")
     args = p.parse_args()
-    serve(build_app(args.upstream, os.environ.get("VAPI_API_KEY", "bench-key")), args.host, args.port)
+    serve(build_app(args.upstream, os.environ.get("VAPI_API_KEY", "bench-key"), args.client), args.host, args.port)

@@ -35,6 +35,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from urllib.parse import urlsplit
 from typing import Any, AsyncContextManager, AsyncIterable, AsyncIterator, Callable, Iterator, Mapping, Protocol
 
 from pyreqwest import exceptions as rq
@@ -52,6 +53,7 @@ from naftiko_runtime.errors import (
     UpstreamUnreachable,
 )
 from naftiko_runtime.settings import Settings, size_text
+from naftiko_runtime.upstream import h1
 from naftiko_runtime.upstream.decoding import ACCEPT_ENCODING, BadEncoding, BodyDecoder, TooLarge
 from naftiko_runtime.upstream.request import Limit, Prepared, Upstream
 
@@ -178,6 +180,7 @@ class HttpTransport:
         self.settings = upstream.settings
         self.upstream = upstream
         self._client: Client | None = None
+        self._origin, self._pool = _plain_pool(upstream)  # http:// without a proxy: upstream/h1.py
         self.on_retry: Callable[[str, Prepared], None] | None = None  # observability counts retries
 
     def _open(self) -> Client:
@@ -233,27 +236,63 @@ class HttpTransport:
         s = self.settings
         if remaining <= 0:
             raise UpstreamTimeout(self.namespace, f"no complete answer within {s.timeout:g}s (total timeout)")
-        url = _wire_url(request.url)
-        try:
-            builder = (self._client or self._open()).request(request.method, url).headers(request.headers)
-        except ValueError:  # its message quotes the value, which may be a credential
-            raise InputError.one("headers", "header", "a header value holds a character HTTP does not allow; nothing was sent") from None
-        if request.body is not None:
-            builder = builder.body_bytes(request.body)
-        if not first:  # a retry: what is left of the budget (the first attempt uses the client's)
-            builder = builder.timeout(timedelta(seconds=remaining))
+        budget = s.timeout if first else remaining  # a retry gets what is left of the budget
+        exchange = self._exchange(request, request.body, budget, first)
         started = time.monotonic()
         try:
-            async with builder.build_streamed() as resp:
+            async with exchange as resp:
                 headers = resp.headers
                 body = await self._read(headers, resp, request.limit)
                 return self._answer(resp.status, body, headers, request.masked)
-        except rq.RequestError as exc:
-            raise self._failure(exc, time.monotonic() - started, s.timeout if first else remaining) from None
+        except (rq.RequestError, h1.Failed) as exc:
+            raise self._failure(exc, time.monotonic() - started, budget) from None
 
-    def _failure(self, exc: rq.RequestError, elapsed: float, budget: float) -> UpstreamFailure:
+    def _exchange(self, request: Prepared, body: bytes | AsyncIterable[bytes] | None, budget: float,
+                  first: bool = True) -> AsyncContextManager[Any]:
+        """One request on the namespace's engine, its answer streamed: `status`, `headers` (a
+        `HeaderMap` or `h1.Headers`) and a `body_reader`. Nothing is sent until it is entered."""
+        pool = self._pool
+        if pool is not None and request.url.startswith(self._origin):
+            try:
+                return pool.exchange(request.method, request.url[len(self._origin):] or "/", request.headers, body, budget)
+            except h1.Failed:
+                raise _bad_header() from None
+        try:
+            builder = (self._client or self._open()).request(request.method, _wire_url(request.url)).headers(request.headers)
+        except ValueError:  # its message quotes the value, which may be a credential
+            raise _bad_header() from None
+        if isinstance(body, bytes):
+            builder = builder.body_bytes(body)
+        elif body is not None:
+            builder = builder.body_stream(body)
+        if not first:  # the first attempt uses the client's own timeout
+            builder = builder.timeout(timedelta(seconds=budget))
+        return builder.build_streamed()
+
+    def _h1_failure(self, exc: h1.Failed) -> UpstreamFailure:
+        """The built-in client's failure, in the words `_failure` uses for pyreqwest's."""
+        s, kind = self.settings, exc.kind
+        if kind == "busy":
+            return UpstreamBusy(self.namespace, f"all {s.max_connections} connection slot(s) stayed in use for {s.connect:g}s")
+        if kind == "total-timeout":
+            return UpstreamTimeout(self.namespace, f"no complete answer within {s.timeout:g}s (total timeout)")
+        if kind == "connect-timeout":
+            return UpstreamTimeout(self.namespace, f"no connection within {s.connect:g}s (connect timeout)", retryable=True)
+        if kind == "read-timeout":
+            return UpstreamTimeout(self.namespace, f"no data for {s.read:g}s (read timeout)")
+        if kind == "cut":
+            return UpstreamBadResponse(self.namespace, "the response body was cut off", retryable=True)
+        if kind == "connect":
+            return UpstreamUnreachable(self.namespace, f"connection failed ({exc.cause})", retryable=True)
+        if kind == "lost":
+            return UpstreamUnreachable(self.namespace, f"connection lost ({exc.cause})", retryable=True)
+        return UpstreamBadResponse(self.namespace, f"not a valid HTTP response ({exc.cause})")
+
+    def _failure(self, exc: rq.RequestError | h1.Failed, elapsed: float, budget: float) -> UpstreamFailure:
         """The client's error as the runtime's, naming the upstream (and never its URL)."""
         s = self.settings
+        if isinstance(exc, h1.Failed):
+            return self._h1_failure(exc)
         if isinstance(exc, rq.PoolTimeoutError):
             return UpstreamBusy(self.namespace, f"all {s.max_connections} connection slot(s) stayed in use for {s.connect:g}s")
         if isinstance(exc, rq.RequestTimeoutError):
@@ -274,15 +313,10 @@ class HttpTransport:
     async def stream(self, request: Prepared, body: AsyncIterable[bytes] | None) -> AsyncIterator[Streamed]:
         """One attempt with the request body streamed up and the answer streamed back (no retry:
         the body is gone once sent). The total timeout covers the whole exchange."""
-        try:
-            builder = (self._client or self._open()).request(request.method, _wire_url(request.url)).headers(request.headers)
-        except ValueError:  # its message quotes the value, which may be a credential
-            raise InputError.one("headers", "header", "a header value holds a character HTTP does not allow; nothing was sent") from None
-        if body is not None:
-            builder = builder.body_stream(body)
+        exchange = self._exchange(request, body, self.settings.timeout)
         started = time.monotonic()
         try:
-            async with builder.build_streamed() as resp:
+            async with exchange as resp:
                 try:
                     pairs = list(resp.headers.items())
                 except ValueError:  # a value outside visible ASCII
@@ -296,7 +330,7 @@ class HttpTransport:
                 if scrub:  # masking a credential changes the length
                     headers = [(k, v) for k, v in headers if k != "content-length"]
                 yield Streamed(resp.status, headers, self._chunks(resp, matcher if scrub else None))
-        except rq.RequestError as exc:
+        except (rq.RequestError, h1.Failed) as exc:
             raise self._failure(exc, time.monotonic() - started, self.settings.timeout) from None
 
     async def _chunks(self, resp: Any, matcher: redact.Matcher | None) -> AsyncIterator[bytes]:
@@ -377,6 +411,8 @@ class HttpTransport:
         return kept
 
     async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
         if self._client is not None:
             await self._client.close()
             self._client = None
@@ -396,6 +432,29 @@ def _textual(headers: list[tuple[str, str]]) -> bool:
     kind = next((v for k, v in headers if k == "content-type"), "")
     encoded = any(k == "content-encoding" and v.strip().lower() != "identity" for k, v in headers)
     return not encoded and bool(_TEXT_TYPES.match(kind.strip()))
+
+
+def _bad_header() -> InputError:
+    return InputError.one("headers", "header", "a header value holds a character HTTP does not allow; nothing was sent")
+
+
+_PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY")
+
+
+def _plain_pool(upstream: Upstream) -> tuple[str, h1.Pool | None]:
+    """The built-in HTTP/1.1 client's pool for an `http://` upstream reached directly, with the
+    URL prefix its requests start with; ("", None) when pyreqwest serves the namespace (TLS and
+    HTTP/2, a proxy from the environment, credentials in the URL)."""
+    parts = urlsplit(upstream.base_url)
+    if parts.scheme.lower() != "http" or "@" in parts.netloc or not parts.hostname or any(os.environ.get(v) for v in _PROXY_VARIABLES):
+        return "", None
+    try:
+        port = parts.port or 80
+    except ValueError:
+        return "", None
+    s = upstream.settings
+    defaults = {"user-agent": f"User-Agent: {USER_AGENT}\r\n", "accept-encoding": f"Accept-Encoding: {ACCEPT_ENCODING}\r\n"}
+    return f"{parts.scheme}://{parts.netloc}", h1.Pool(parts.hostname, port, s.max_connections, s.connect, s.read, defaults)
 
 
 def _wire_url(text: str) -> Url:

@@ -1,0 +1,485 @@
+"""A pooled HTTP/1.1 client on the event loop's own thread, for plain-text upstreams.
+
+Why by hand: pyreqwest hands every request to its tokio thread and back (futex and eventfd
+wake-ups, ~80k instructions a request); this client parses answers with httptools (llhttp, the
+parser uvicorn already uses) inside the loop's `data_received` and costs a fraction of that
+(docs/PERFORMANCE.md, "The plain-text upstream client"). Its scope is what it can do exactly:
+`http://` upstreams reached without a proxy. TLS, HTTP/2 and proxies stay with pyreqwest
+(upstream/client.py picks the engine per namespace).
+
+The request target is written as the plan encoded it, byte for byte: no URL is parsed here.
+Failures are `Failed(kind)` values that client.py turns into the runtime's errors, so both
+engines report a fault in the same words.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import re
+import socket
+from typing import Any, AsyncIterable, Iterator
+
+import httptools
+
+KINDS = frozenset({"busy", "connect-timeout", "read-timeout", "total-timeout", "connect", "lost", "cut", "bad", "header"})
+HIGH_WATER = 256 << 10  # bytes buffered before the socket stops being read (the reader is slow)
+_FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_VALUE = re.compile(r"[^\t\x20-\x7e]")  # what pyreqwest refuses too: controls, CR/LF, non-ASCII
+_NO_BODY_METHODS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+
+
+class Failed(Exception):
+    """One failed exchange: `kind` (KINDS) and a short cause without URLs."""
+
+    def __init__(self, kind: str, cause: str = ""):
+        super().__init__(kind, cause)
+        self.kind = kind
+        self.cause = cause
+
+
+class Headers:
+    """An answer's headers, read the way pyreqwest's `HeaderMap` reads (client.py serves both):
+    names case-insensitive, a value outside visible ASCII raises ValueError when read."""
+
+    __slots__ = ("_map",)
+
+    def __init__(self) -> None:
+        self._map: dict[str, list[bytes]] = {}
+
+    def add(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1").lower()
+        values = self._map.get(key)
+        if values is None:
+            self._map[key] = [value]
+        else:
+            values.append(value)
+
+    def __getitem__(self, name: str) -> str:
+        return _text(self._map[name.lower()][0])
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._map
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        values = self._map.get(name.lower())
+        return _text(values[0]) if values is not None else default
+
+    def getall(self, name: str) -> list[str]:
+        return [_text(v) for v in self._map.get(name.lower(), ())]
+
+    def keys(self) -> list[str]:
+        return list(self._map)
+
+    def items(self) -> Iterator[tuple[str, str]]:
+        return iter([(k, _text(v)) for k, values in self._map.items() for v in values])
+
+
+def _text(value: bytes) -> str:
+    text = value.decode("latin-1")
+    if _BAD_VALUE.search(text):
+        raise ValueError("a header value outside visible ASCII")
+    return text
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection, and the answer it is reading (one at a time: no pipelining)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.closed = False
+        self.reused = False
+        self._reset()
+
+    def _reset(self) -> None:
+        """Ready for the next exchange on this connection."""
+        self.head: asyncio.Future[None] | None = None
+        self.headers = Headers()
+        self.status = 0
+        self.chunks: collections.deque[bytes] = collections.deque()
+        self.buffered = 0
+        self.waiter: asyncio.Future[None] | None = None
+        self.done = False  # the whole answer arrived
+        self.error: Failed | None = None
+        self.received = False  # a byte of the answer arrived
+        self.until_eof = False  # no length, not chunked: the body ends with the connection
+        self.no_body = False  # an answer to HEAD: llhttp cannot be told, so the head ends it
+        self.keep = True
+        self.last = 0.0  # loop time of the last byte (the read timeout measures silence)
+        self.drain: asyncio.Future[None] | None = None
+        self.whole = False  # the reader takes the body whole (its size is known and under the cap): no pausing
+
+    # -- asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self.head is None or self.done:  # bytes nobody asked for: the connection cannot be trusted
+            self.keep = False
+            self.transport.close()  # type: ignore[union-attr]
+            return
+        self.received = True
+        self.last = self.loop.time()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(Failed("bad", "a protocol upgrade"))
+        except httptools.HttpParserError as exc:
+            self._fail(Failed("bad", str(exc).split(":")[0][:80] or "unparseable"))
+
+    def eof_received(self) -> bool:
+        return False  # close: a half-closed upstream sends nothing more
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.keep = False
+        if self.head is not None and not self.done and self.error is None:
+            if self.until_eof and self.status:
+                self.done = True  # the normal end of a close-delimited body
+                self._wake()
+            elif self.status:
+                self._fail(Failed("cut"))
+            else:
+                self._fail(Failed("lost", _strerror(exc) if exc is not None else "closed by the upstream"))
+        if self.drain is not None and not self.drain.done():
+            self.drain.set_exception(Failed("lost", _strerror(exc) if exc is not None else "closed by the upstream"))
+
+    def pause_writing(self) -> None:
+        if self.drain is None or self.drain.done():
+            self.drain = self.loop.create_future()
+
+    def resume_writing(self) -> None:
+        if self.drain is not None and not self.drain.done():
+            self.drain.set_result(None)
+
+    # -- httptools callbacks
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.add(name, value)
+
+    def on_headers_complete(self) -> None:
+        if self.done:  # a second answer to one request
+            self.keep = False
+            return
+        status = self.parser.get_status_code()
+        if status < 200:  # 1xx: an interim answer, the real one follows
+            self.headers = Headers()
+            return
+        self.status = status
+        self.keep = self.parser.should_keep_alive()
+        framed = "content-length" in self.headers or "transfer-encoding" in self.headers
+        self.until_eof = not framed and status not in (204, 304)
+        if self.no_body:
+            self.done = True
+            self.keep = False  # llhttp still expects the body the head announced
+        if self.head is not None and not self.head.done():
+            self.head.set_result(None)
+        if self.no_body:
+            self._wake()
+
+    def on_body(self, body: bytes) -> None:
+        if self.done:
+            return
+        self.chunks.append(body)
+        self.buffered += len(body)
+        if self.buffered > HIGH_WATER and not self.whole and self.transport is not None:
+            self.transport.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        if self.status == 0:  # the end of a 1xx
+            return
+        if not self.done:
+            self.done = True
+            self._wake()
+
+    # -- the reader's side
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _fail(self, failure: Failed) -> None:
+        if self.error is not None or self.done:
+            return
+        self.error = failure
+        self.keep = False
+        if self.head is not None and not self.head.done():
+            self.head.set_exception(failure)
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(failure)
+        if self.transport is not None:
+            self.transport.close()
+
+    async def read_chunk(self) -> bytes | None:
+        """The next piece of the body, or None at its end."""
+        while True:
+            if self.chunks:
+                chunk = self.chunks.popleft()
+                self.buffered -= len(chunk)
+                if self.buffered <= HIGH_WATER // 4 and self.transport is not None and not self.closed:
+                    self.transport.resume_reading()
+                return chunk
+            if self.error is not None:
+                raise self.error
+            if self.done:
+                return None
+            self.waiter = self.loop.create_future()
+            await self.waiter
+
+    async def bytes(self) -> bytes:
+        """The whole body (the caller checked its announced length against the cap)."""
+        self.whole = True
+        if self.transport is not None and not self.closed:
+            self.transport.resume_reading()
+        while not self.done:
+            if self.error is not None:
+                raise self.error
+            self.waiter = self.loop.create_future()
+            await self.waiter
+        if self.error is not None:
+            raise self.error
+        body = b"".join(self.chunks)
+        self.chunks.clear()
+        self.buffered = 0
+        return body
+
+    @property
+    def body_reader(self) -> "_Connection":
+        return self
+
+
+def _strerror(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.errno:
+        return os.strerror(exc.errno).lower()
+    return type(exc).__name__
+
+
+class Exchange:
+    """`async with pool.exchange(...) as answer`: one request and its answer on a pooled
+    connection; leaving returns the connection to the pool when its answer was read whole."""
+
+    __slots__ = ("pool", "method", "head", "body", "budget", "conn", "timer", "deadline", "writing")
+
+    def __init__(self, pool: "Pool", method: str, head: bytes, body: bytes | AsyncIterable[bytes] | None, budget: float):
+        self.pool = pool
+        self.method = method
+        self.head = head
+        self.body = body
+        self.budget = budget
+        self.conn: _Connection | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.deadline = 0.0
+        self.writing = False
+
+    async def __aenter__(self) -> _Connection:
+        pool = self.pool
+        loop = pool.loop or pool.start()
+        self.deadline = loop.time() + self.budget
+        await pool.slot(min(pool.connect, self.budget))
+        try:
+            conn = await self._send(await pool.connection(self.deadline))
+            try:
+                await conn.head  # type: ignore[misc]
+            except Failed as failure:
+                resendable = self.body is None or isinstance(self.body, bytes)
+                if not (resendable and conn.reused and failure.kind == "lost" and not conn.received):
+                    raise
+                # a kept-alive connection the upstream had closed as it was reused: once on a new one
+                self._stop(conn)
+                conn = await self._send(await pool.connection(self.deadline, fresh=True))
+                await conn.head  # type: ignore[misc]
+            return conn
+        except BaseException:
+            self._stop(self.conn)
+            pool.free()
+            raise
+
+    async def __aexit__(self, *exc: Any) -> None:
+        conn = self.conn
+        self._stop(conn)
+        if conn is not None and exc[0] is None and conn.done and conn.keep and not conn.closed and not conn.chunks:
+            conn._reset()
+            conn.reused = True
+            self.pool.idle.append(conn)
+        elif conn is not None and conn.transport is not None:
+            conn.transport.close()
+        self.pool.free()
+
+    def _stop(self, conn: _Connection | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if conn is None:
+            return
+        if conn.head is not None and conn.head.done() and not conn.head.cancelled():
+            conn.head.exception()  # retrieved: a failure after the exchange gave up is not logged by asyncio
+        if conn is self.conn and (conn.error is not None or not conn.done):
+            conn.keep = False
+            if conn.transport is not None:
+                conn.transport.close()
+
+    async def _send(self, conn: _Connection) -> _Connection:
+        self.conn = conn
+        loop = conn.loop
+        conn.head = loop.create_future()
+        conn.no_body = self.method == "HEAD"
+        conn.last = loop.time()
+        self.writing = True
+        self.timer = loop.call_at(min(self.deadline, conn.last + self.pool.read), self._check)
+        transport = conn.transport
+        assert transport is not None
+        body = self.body
+        if body is None or isinstance(body, bytes):
+            transport.write(self.head + body if body else self.head)
+        else:
+            sized = isinstance(body, _Sized)
+            transport.write(self.head)
+            async for chunk in body:
+                if chunk:
+                    transport.write(chunk if sized else b"%x\r\n%b\r\n" % (len(chunk), chunk))
+                    if conn.drain is not None and not conn.drain.done():
+                        await conn.drain
+                if conn.error is not None:
+                    raise conn.error
+            if not sized:
+                transport.write(b"0\r\n\r\n")
+        self.writing = False
+        conn.last = loop.time()
+        return conn
+
+    def _check(self) -> None:
+        """The exchange's one timer: the total budget, and the upstream's silence while it answers."""
+        conn = self.conn
+        self.timer = None
+        if conn is None or conn.done or conn.error is not None:
+            return
+        now = conn.loop.time()
+        if now >= self.deadline - 0.001:
+            conn._fail(Failed("total-timeout"))
+        elif not self.writing and now - conn.last >= self.pool.read - 0.001:
+            conn._fail(Failed("read-timeout"))
+        else:
+            when = self.deadline if self.writing else min(self.deadline, conn.last + self.pool.read)
+            self.timer = conn.loop.call_at(when, self._check)
+        if conn.error is not None and conn.drain is not None and not conn.drain.done():
+            conn.drain.set_exception(conn.error)
+
+
+class Pool:
+    """The connections to one upstream (`host:port`), at most `limit` in use at once."""
+
+    def __init__(self, host: str, port: int, limit: int, connect: float, read: float, defaults: dict[str, str]):
+        self.host, self.port = host, port
+        self.limit, self.connect, self.read = limit, connect, read
+        self.free_slots = limit
+        self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self.idle: list[_Connection] = []
+        self.loop: asyncio.AbstractEventLoop | None = None
+        authority = host if ":" not in host else f"[{host}]"
+        self.host_line = f"Host: {authority}{'' if port == 80 else f':{port}'}\r\n"
+        self.defaults = defaults  # User-Agent, Accept-Encoding: sent unless the request sets them
+
+    def start(self) -> asyncio.AbstractEventLoop:
+        self.loop = asyncio.get_running_loop()
+        return self.loop
+
+    def exchange(self, method: str, target: str, headers: dict[str, str], body: bytes | AsyncIterable[bytes] | None,
+                 budget: float) -> Exchange:
+        """One request; raises Failed("header") before anything is sent when a header cannot be written."""
+        lines = [method, " ", target, " HTTP/1.1\r\n"]
+        names = set()
+        for name, value in headers.items():
+            if _BAD_VALUE.search(value) or not _FIELD_NAME.fullmatch(name):
+                raise Failed("header")
+            names.add(name.lower())
+            lines += [name, ": ", value, "\r\n"]
+        if "host" not in names:
+            lines.append(self.host_line)
+        for name, line in self.defaults.items():
+            if name not in names:
+                lines.append(line)
+        if isinstance(body, bytes) or body is None:
+            if body or (method not in _NO_BODY_METHODS and "content-length" not in names):
+                lines.append(f"Content-Length: {len(body) if body else 0}\r\n")
+        elif "content-length" not in names:
+            lines.append("Transfer-Encoding: chunked\r\n")
+        else:  # a forwarded body of announced length goes out as it is
+            body = _Sized(body)
+        lines.append("\r\n")
+        return Exchange(self, method, "".join(lines).encode("latin-1"), body, budget)
+
+    async def slot(self, timeout: float) -> None:
+        """One of `limit` slots, or Failed("busy") after `timeout` (a queue, first come first served)."""
+        if self.free_slots > 0 and not self.waiters:
+            self.free_slots -= 1
+            return
+        waiter = self.loop.create_future()  # type: ignore[union-attr]
+        self.waiters.append(waiter)
+        try:
+            await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            raise Failed("busy") from None
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.free()  # handed a slot just as the caller left: pass it on
+            raise
+        finally:
+            if not waiter.done():
+                waiter.cancel()
+            try:
+                self.waiters.remove(waiter)
+            except ValueError:
+                pass
+
+    def free(self) -> None:
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.free_slots += 1
+
+    async def connection(self, deadline: float, fresh: bool = False) -> _Connection:
+        """An idle kept-alive connection (the most recent), else a new one within the connect timeout."""
+        while self.idle and not fresh:
+            conn = self.idle.pop()
+            if not conn.closed and conn.transport is not None and not conn.transport.is_closing():
+                return conn
+        loop = self.loop
+        assert loop is not None
+        timeout = min(self.connect, deadline - loop.time())
+        try:
+            async with asyncio.timeout(timeout):
+                _, conn = await loop.create_connection(lambda: _Connection(loop), self.host, self.port)
+        except TimeoutError:
+            raise Failed("connect-timeout" if timeout >= self.connect - 0.001 else "total-timeout") from None
+        except socket.gaierror:
+            raise Failed("connect", "the host name did not resolve") from None
+        except OSError as exc:
+            raise Failed("connect", _strerror(exc)) from None
+        sock = conn.transport.get_extra_info("socket")  # type: ignore[union-attr]
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn
+
+    async def close(self) -> None:
+        for conn in self.idle:
+            if conn.transport is not None:
+                conn.transport.close()
+        self.idle.clear()
+
+
+class _Sized:
+    """A forwarded body sent with the caller's Content-Length: the chunks as they are, no framing."""
+
+    __slots__ = ("body",)
+
+    def __init__(self, body: AsyncIterable[bytes]):
+        self.body = body
+
+    def __aiter__(self) -> Any:
+        return self.body.__aiter__()
