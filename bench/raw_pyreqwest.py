@@ -69,10 +69,10 @@ def build_h1_app(upstream: str, headers: dict[str, str]):
             await send({"type": "http.response.body", "body": b"not found"})
             return
         async with pool.exchange("GET", "/session/" + quote(path[len(PREFIX):], safe=""), headers, None, 30.0) as resp:
-            body = await resp.bytes()
+            body, status = await resp.bytes(), resp.status
             answer = [(b"content-type", (resp.headers.get("content-type") or "application/octet-stream").encode()),
                       (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": resp.status, "headers": answer})
+        await send({"type": "http.response.start", "status": status, "headers": answer})
         await send({"type": "http.response.body", "body": body})
 
     return app
