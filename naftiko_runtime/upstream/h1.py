@@ -24,6 +24,8 @@ from typing import Any, AsyncIterable, Iterator
 import httptools
 
 KINDS = frozenset({"busy", "connect-timeout", "read-timeout", "total-timeout", "connect", "lost", "cut", "bad", "header"})
+IDLE_MAX = 90.0  # seconds a kept-alive connection may wait for reuse (hyper's default): NAT gateways and
+# firewalls drop idle connections without a FIN, and a request sent into one would wait out the read timeout
 HIGH_WATER = 256 << 10  # bytes buffered before the socket stops being read (the reader is slow)
 _FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile(r"[^\t\x20-\x7e]")  # what pyreqwest refuses too: controls, CR/LF, non-ASCII
@@ -92,6 +94,7 @@ class _Connection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
         self.reused = False
+        self.last = loop.time()  # of the last byte received: the read timeout measures silence, the pool idleness
         self._reset()
 
     def _reset(self) -> None:
@@ -108,7 +111,6 @@ class _Connection(asyncio.Protocol):
         self.until_eof = False  # no length, not chunked: the body ends with the connection
         self.no_body = False  # an answer to HEAD: llhttp cannot be told, so the head ends it
         self.keep = True
-        self.last = 0.0  # loop time of the last byte (the read timeout measures silence)
         self.drain: asyncio.Future[None] | None = None
         self.whole = False  # the reader takes the body whole (its size is known and under the cap): no pausing
 
@@ -278,10 +280,11 @@ class Exchange:
     async def __aenter__(self) -> _Connection:
         pool = self.pool
         loop = pool.loop or pool.start()
-        self.deadline = loop.time() + self.budget
+        now = loop.time()
+        self.deadline = now + self.budget
         await pool.slot(min(pool.connect, self.budget))
         try:
-            conn = await self._send(await pool.connection(self.deadline))
+            conn = await self._send(await pool.connection(self.deadline, now))
             try:
                 await conn.head  # type: ignore[misc]
             except Failed as failure:
@@ -290,7 +293,7 @@ class Exchange:
                     raise
                 # a kept-alive connection the upstream had closed as it was reused: once on a new one
                 self._stop(conn)
-                conn = await self._send(await pool.connection(self.deadline, fresh=True))
+                conn = await self._send(await pool.connection(self.deadline, now, fresh=True))
                 await conn.head  # type: ignore[misc]
             return conn
         except BaseException:
@@ -443,12 +446,16 @@ class Pool:
                 return
         self.free_slots += 1
 
-    async def connection(self, deadline: float, fresh: bool = False) -> _Connection:
+    async def connection(self, deadline: float, now: float, fresh: bool = False) -> _Connection:
         """An idle kept-alive connection (the most recent), else a new one within the connect timeout."""
         while self.idle and not fresh:
             conn = self.idle.pop()
-            if not conn.closed and conn.transport is not None and not conn.transport.is_closing():
-                return conn
+            if conn.closed or conn.transport is None or conn.transport.is_closing():
+                continue
+            if now - conn.last > IDLE_MAX:  # `last`: its answer's last byte
+                conn.transport.close()
+                continue
+            return conn
         loop = self.loop
         assert loop is not None
         timeout = min(self.connect, deadline - loop.time())

@@ -16,6 +16,7 @@ import pytest
 
 from naftiko_runtime.errors import InputError
 from naftiko_runtime.settings import Settings
+from naftiko_runtime.upstream import h1
 from naftiko_runtime.upstream.client import HttpTransport
 from naftiko_runtime.upstream.request import AuthPlan, Prepared, Upstream
 from tests.reliability.faults import FaultServer
@@ -129,6 +130,23 @@ def test_a_kept_alive_connection_closed_as_it_is_reused_is_retried_once_on_a_new
             assert upstream.connections == 3
 
     anyio.run(go)
+
+
+def test_a_connection_idle_past_the_limit_is_not_used_again(monkeypatch):
+    monkeypatch.setattr(h1, "IDLE_MAX", 0.2)  # 90 s in production: NAT gateways drop idle connections silently
+    with FaultServer() as server:
+        transport = transport_for(server.url)
+
+        async def go():
+            try:
+                for pause in (0.0, 0.05, 0.4):
+                    await asyncio.sleep(pause)
+                    assert (await transport.send(request("GET", server.url + "/a"))).status == 200
+            finally:
+                await transport.close()
+
+        anyio.run(go)
+        assert server.connections == 2  # the second call reused the first connection, the third did not
 
 
 def test_interim_answers_are_skipped():
