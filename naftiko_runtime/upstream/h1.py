@@ -282,9 +282,14 @@ class Exchange:
         loop = pool.loop or pool.start()
         now = loop.time()
         self.deadline = now + self.budget
-        await pool.slot(min(pool.connect, self.budget))
+        if pool.free_slots > 0 and not pool.waiters:  # the common case, without a coroutine
+            pool.free_slots -= 1
+        else:
+            await pool.wait_slot(min(pool.connect, self.budget))
         try:
-            conn = await self._send(await pool.connection(self.deadline, now))
+            conn = pool.reuse(now) or await pool.open(self.deadline)
+            if self._start(conn):
+                await self._stream(conn)
             try:
                 await conn.head  # type: ignore[misc]
             except Failed as failure:
@@ -293,7 +298,8 @@ class Exchange:
                     raise
                 # a kept-alive connection the upstream had closed as it was reused: once on a new one
                 self._stop(conn)
-                conn = await self._send(await pool.connection(self.deadline, now, fresh=True))
+                conn = await pool.open(self.deadline)
+                self._start(conn)
                 await conn.head  # type: ignore[misc]
             return conn
         except BaseException:
@@ -325,34 +331,40 @@ class Exchange:
             if conn.transport is not None:
                 conn.transport.close()
 
-    async def _send(self, conn: _Connection) -> _Connection:
+    def _start(self, conn: _Connection) -> bool:
+        """Write the head (and a body of bytes) on `conn`; True when a streamed body is still to send."""
         self.conn = conn
         loop = conn.loop
         conn.head = loop.create_future()
         conn.no_body = self.method == "HEAD"
-        conn.last = loop.time()
-        self.writing = True
-        self.timer = loop.call_at(min(self.deadline, conn.last + self.pool.read), self._check)
+        conn.last = now = loop.time()
+        self.timer = loop.call_at(min(self.deadline, now + self.pool.read), self._check)
         transport = conn.transport
         assert transport is not None
         body = self.body
         if body is None or isinstance(body, bytes):
             transport.write(self.head + body if body else self.head)
-        else:
-            sized = isinstance(body, _Sized)
-            transport.write(self.head)
-            async for chunk in body:
-                if chunk:
-                    transport.write(chunk if sized else b"%x\r\n%b\r\n" % (len(chunk), chunk))
-                    if conn.drain is not None and not conn.drain.done():
-                        await conn.drain
-                if conn.error is not None:
-                    raise conn.error
-            if not sized:
-                transport.write(b"0\r\n\r\n")
+            return False
+        self.writing = True
+        transport.write(self.head)
+        return True
+
+    async def _stream(self, conn: _Connection) -> None:
+        """A streamed body (`forward`): chunked, or as it is under the caller's Content-Length."""
+        transport, body = conn.transport, self.body
+        assert transport is not None and body is not None and not isinstance(body, bytes)
+        sized = isinstance(body, _Sized)
+        async for chunk in body:
+            if chunk:
+                transport.write(chunk if sized else b"%x\r\n%b\r\n" % (len(chunk), chunk))
+                if conn.drain is not None and not conn.drain.done():
+                    await conn.drain
+            if conn.error is not None:
+                raise conn.error
+        if not sized:
+            transport.write(b"0\r\n\r\n")
         self.writing = False
-        conn.last = loop.time()
-        return conn
+        conn.last = conn.loop.time()
 
     def _check(self) -> None:
         """The exchange's one timer: the total budget, and the upstream's silence while it answers."""
@@ -415,11 +427,9 @@ class Pool:
         lines.append("\r\n")
         return Exchange(self, method, "".join(lines).encode("latin-1"), body, budget)
 
-    async def slot(self, timeout: float) -> None:
-        """One of `limit` slots, or Failed("busy") after `timeout` (a queue, first come first served)."""
-        if self.free_slots > 0 and not self.waiters:
-            self.free_slots -= 1
-            return
+    async def wait_slot(self, timeout: float) -> None:
+        """One of `limit` slots when none is free: a queue, first come first served, or
+        Failed("busy") after `timeout`. (A free slot is taken by `Exchange` without a coroutine.)"""
         waiter = self.loop.create_future()  # type: ignore[union-attr]
         self.waiters.append(waiter)
         try:
@@ -446,9 +456,9 @@ class Pool:
                 return
         self.free_slots += 1
 
-    async def connection(self, deadline: float, now: float, fresh: bool = False) -> _Connection:
-        """An idle kept-alive connection (the most recent), else a new one within the connect timeout."""
-        while self.idle and not fresh:
+    def reuse(self, now: float) -> _Connection | None:
+        """The most recently used idle connection still open and not idle too long, if any."""
+        while self.idle:
             conn = self.idle.pop()
             if conn.closed or conn.transport is None or conn.transport.is_closing():
                 continue
@@ -456,6 +466,10 @@ class Pool:
                 conn.transport.close()
                 continue
             return conn
+        return None
+
+    async def open(self, deadline: float) -> _Connection:
+        """A new connection within the connect timeout (and what is left of the budget)."""
         loop = self.loop
         assert loop is not None
         timeout = min(self.connect, deadline - loop.time())
