@@ -223,6 +223,9 @@ class LimitedProtocol(HttpToolsProtocol):
                                      f"this listener holds {self.limits.max_clients} connections (--max-clients); retry later"))
                 return
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None:
+            cycle.transport = _JoinedWrites(self.transport, cycle)
 
     def on_message_complete(self) -> None:
         if self.cycle is not None and self.cycle.response_complete:  # answered before the body ended (413)
@@ -232,6 +235,9 @@ class LimitedProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
+        cycle = self.cycle
+        if cycle is not None and isinstance(cycle.transport, _JoinedWrites):
+            cycle.transport.flush()  # an answer to HEAD has a head and no body write
         super().on_response_complete()
         if self.phase == _APP:
             self._between_requests()
@@ -243,6 +249,52 @@ class LimitedProtocol(HttpToolsProtocol):
 
     def _unsupported_upgrade_warning(self) -> None:
         log.debug("ignoring an Upgrade request header")  # served as plain HTTP (RFC 9110 7.8)
+
+
+class _JoinedWrites:
+    """A request cycle's transport that writes an answer's head together with its first body bytes.
+
+    uvicorn writes the head and the body in two `write` calls: two syscalls and two TCP segments
+    per answer. An answer of announced length (Content-Length) has its head held until the first
+    body write, which carries both; a chunked or streamed answer (SSE) is written as uvicorn
+    writes it, so its head is never held back (docs/PERFORMANCE.md). `100 Continue` passes
+    through: it is written before the answer starts.
+    """
+
+    __slots__ = ("transport", "cycle", "head", "fresh")
+
+    def __init__(self, transport: asyncio.Transport, cycle: Any):
+        self.transport = transport
+        self.cycle = cycle
+        self.head: bytes | None = None
+        self.fresh = True  # no write since the answer started
+
+    def write(self, data: bytes) -> None:
+        head = self.head
+        if head is not None:
+            self.head = None
+            self.transport.write(head + data)
+        elif self.fresh and self.cycle.response_started:
+            self.fresh = False
+            if self.cycle.chunked_encoding is False and self.cycle.scope["method"] != "HEAD":
+                self.head = data
+            else:
+                self.transport.write(data)
+        else:
+            self.transport.write(data)
+
+    def flush(self) -> None:
+        head = self.head
+        if head is not None:
+            self.head = None
+            self.transport.write(head)
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
 
 
 def _head_part(tail: bytes, data: bytes) -> int:

@@ -197,3 +197,56 @@ def test_probes_on_the_mcp_port_answer_during_a_slowloris_on_rest(vapi, baseline
 
 def test_no_secret_in_any_log_line_or_body(vapi):
     vapi.assert_no_secret()
+
+
+# -- one write per answer of known length (connections._JoinedWrites) -----------------------------
+
+class _Recording:
+    def __init__(self):
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
+def _joined(method: str = "GET"):
+    from types import SimpleNamespace
+
+    from naftiko_runtime.connections import _JoinedWrites
+
+    transport = _Recording()
+    cycle = SimpleNamespace(response_started=False, chunked_encoding=None, scope={"method": method})
+    return transport, cycle, _JoinedWrites(transport, cycle)
+
+
+def test_an_answer_of_known_length_goes_out_in_one_write_with_its_head():
+    transport, cycle, joined = _joined()
+    joined.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # before the answer: at once
+    cycle.response_started, cycle.chunked_encoding = True, False
+    joined.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+    assert transport.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]  # the head waits for the body
+    joined.write(b"ok")
+    assert transport.writes[1:] == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"]
+
+
+def test_a_streamed_answer_head_is_never_held_and_head_requests_flush():
+    transport, cycle, joined = _joined()
+    cycle.response_started, cycle.chunked_encoding = True, True  # SSE, chunked: the caller sees the head at once
+    joined.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+    assert transport.writes == [b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"]
+    transport, cycle, joined = _joined("HEAD")
+    cycle.response_started, cycle.chunked_encoding = True, False
+    joined.write(b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\n")
+    assert transport.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\n"]
+    transport, cycle, joined = _joined()
+    cycle.response_started, cycle.chunked_encoding = True, False
+    joined.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+    joined.close()  # closing writes what was held first
+    assert transport.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"] and transport.closed
