@@ -8,7 +8,8 @@ settings, the ones every Python baseline uses):
 - `--app raw`: `GET /v1/session/{id}` forwarded with one pooled pyreqwest client, nothing else
   (`raw_pyreqwest.py`; under RSGI the same forwarding written against granian's protocol object);
 - `--app runtime`: the runtime's own REST app for `capabilities/vapi-sessions.yaml`
-  (`exposes/rest.build_app`: probes, Host check, routing, checks, the pyreqwest transport,
+  (`exposes/rest.build_app`: probes, Host check, routing, checks, the upstream transport (the built-in
+  HTTP/1.1 client for the stub since this session; pyreqwest in the measurements of docs/PERFORMANCE.md),
   masking), built as `naftiko run` builds it but served without `connections.py`'s limits
   protocol (uvicorn's plain httptools protocol; granian has its own). Under `--server
   granian-rsgi` it sits behind `rsgi_adapter`, a thin RSGI -> ASGI shim written for this bench only.

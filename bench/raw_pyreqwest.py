@@ -28,10 +28,7 @@ NOT_FOUND = [(b"content-type", b"text/plain"), (b"content-length", b"9")]
 
 def build_app(upstream: str, api_key: str, client: str = "pyreqwest"):
     headers = {"Authorization": f"Bearer {api_key}"}
-    base = upstream.rstrip("/") + "/session/"
-    state = {}
-    if client == "h1":
-        return build_h1_app(upstream, headers)
+    fetch = _h1_fetch(upstream, headers) if client == "h1" else _pyreqwest_fetch(upstream, headers)
 
     async def app(scope, receive, send):
         if scope["type"] != "http":
@@ -41,18 +38,27 @@ def build_app(upstream: str, api_key: str, client: str = "pyreqwest"):
             await send({"type": "http.response.start", "status": 404, "headers": NOT_FOUND})
             await send({"type": "http.response.body", "body": b"not found"})
             return
-        client = state.get("client") or state.setdefault("client", ClientBuilder().build())  # inside the running loop
-        resp = await client.get(base + quote(path[len(PREFIX):], safe="")).headers(headers).build().send()
-        body = bytes(await resp.bytes())
-        answer = [(b"content-type", (resp.headers.get("content-type") or "application/octet-stream").encode()),
-                  (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": resp.status, "headers": answer})
+        status, content_type, body = await fetch("/session/" + quote(path[len(PREFIX):], safe=""))
+        answer = [(b"content-type", (content_type or "application/octet-stream").encode()), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": answer})
         await send({"type": "http.response.body", "body": body})
 
     return app
 
 
-def build_h1_app(upstream: str, headers: dict[str, str]):
+def _pyreqwest_fetch(upstream: str, headers: dict[str, str]):
+    base = upstream.rstrip("/")
+    state = {}
+
+    async def fetch(target: str) -> tuple[int, str | None, bytes]:
+        client = state.get("client") or state.setdefault("client", ClientBuilder().build())  # inside the running loop
+        resp = await client.get(base + target).headers(headers).build().send()
+        return resp.status, resp.headers.get("content-type"), bytes(await resp.bytes())
+
+    return fetch
+
+
+def _h1_fetch(upstream: str, headers: dict[str, str]):
     from urllib.parse import urlsplit
 
     from naftiko_runtime.upstream.h1 import Pool
@@ -60,22 +66,11 @@ def build_h1_app(upstream: str, headers: dict[str, str]):
     parts = urlsplit(upstream)
     pool = Pool(parts.hostname, parts.port or 80, 100, 10.0, 30.0, {})
 
-    async def app(scope, receive, send):
-        if scope["type"] != "http":
-            return
-        path = scope["path"]
-        if not path.startswith(PREFIX) or "/" in path[len(PREFIX):]:
-            await send({"type": "http.response.start", "status": 404, "headers": NOT_FOUND})
-            await send({"type": "http.response.body", "body": b"not found"})
-            return
-        async with pool.exchange("GET", "/session/" + quote(path[len(PREFIX):], safe=""), headers, None, 30.0) as resp:
-            body, status = await resp.bytes(), resp.status
-            answer = [(b"content-type", (resp.headers.get("content-type") or "application/octet-stream").encode()),
-                      (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": status, "headers": answer})
-        await send({"type": "http.response.body", "body": body})
+    async def fetch(target: str) -> tuple[int, str | None, bytes]:
+        async with pool.exchange("GET", target, headers, None, 30.0) as resp:
+            return resp.status, resp.headers.get("content-type"), await resp.bytes()
 
-    return app
+    return fetch
 
 
 if __name__ == "__main__":
