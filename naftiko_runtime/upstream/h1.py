@@ -26,6 +26,8 @@ import httptools
 KINDS = frozenset({"busy", "connect-timeout", "read-timeout", "total-timeout", "connect", "lost", "cut", "bad", "header"})
 IDLE_MAX = 90.0  # seconds a kept-alive connection may wait for reuse (hyper's default): NAT gateways and
 # firewalls drop idle connections without a FIN, and a request sent into one would wait out the read timeout
+MAX_HEAD = 256 << 10  # bytes of an answer's status line and headers (hyper allows ~400 KiB, nginx 4-8 KiB per line)
+MAX_FIELDS = 256  # header lines of one answer (hyper: 100)
 HIGH_WATER = 256 << 10  # bytes buffered before the socket stops being read (the reader is slow)
 _FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile(r"[^\t\x20-\x7e]")  # what pyreqwest refuses too: controls, CR/LF, non-ASCII
@@ -39,6 +41,10 @@ class Failed(Exception):
         super().__init__(kind, cause)
         self.kind = kind
         self.cause = cause
+
+
+class _TooManyFields(Exception):
+    pass
 
 
 class Headers:
@@ -108,6 +114,8 @@ class _Connection(asyncio.Protocol):
         self.done = False  # the whole answer arrived
         self.error: Failed | None = None
         self.received = False  # a byte of the answer arrived
+        self.head_size = 0  # bytes read before the answer's head was complete
+        self.fields = 0
         self.until_eof = False  # no length, not chunked: the body ends with the connection
         self.no_body = False  # an answer to HEAD: llhttp cannot be told, so the head ends it
         self.keep = True
@@ -125,12 +133,20 @@ class _Connection(asyncio.Protocol):
             return
         self.received = True
         self.last = self.loop.time()
+        if not self.status:  # still in the head: bounded (httptools would buffer a header line of any size)
+            if self.head_size > MAX_HEAD:  # the reads before this one held no end of the head
+                self._fail(Failed("bad", f"its head is over {MAX_HEAD >> 10} KiB"))
+                return
+            self.head_size += len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(Failed("bad", "a protocol upgrade"))
         except httptools.HttpParserError as exc:
-            self._fail(Failed("bad", str(exc).split(":")[0][:80] or "unparseable"))
+            if isinstance(exc.__context__, _TooManyFields):
+                self._fail(Failed("bad", f"over {MAX_FIELDS} header lines"))
+            else:
+                self._fail(Failed("bad", str(exc).split(":")[0][:80] or "unparseable"))
 
     def eof_received(self) -> bool:
         return False  # close: a half-closed upstream sends nothing more
@@ -159,6 +175,9 @@ class _Connection(asyncio.Protocol):
 
     # -- httptools callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
+        self.fields += 1
+        if self.fields > MAX_FIELDS:
+            raise _TooManyFields()
         self.headers.add(name, value)
 
     def on_headers_complete(self) -> None:

@@ -14,7 +14,7 @@ import hashlib
 import anyio
 import pytest
 
-from naftiko_runtime.errors import InputError
+from naftiko_runtime.errors import InputError, UpstreamBadResponse
 from naftiko_runtime.settings import Settings
 from naftiko_runtime.upstream import h1
 from naftiko_runtime.upstream.client import HttpTransport
@@ -190,6 +190,30 @@ def test_an_answer_to_head_ends_at_its_head():
                 await transport.close()
             assert head.status == 200 and head.body == b"" and head.headers["content-length"] == "1000"
             assert get.status == 200 and get.body == b"ok"
+
+    anyio.run(go)
+
+
+@pytest.mark.parametrize("head, fragment", [
+    (b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * (4 << 20), "head is over 256 KiB"),  # one endless header line
+    (b"HTTP/1.1 200 OK\r\n" + b"X-Many: 1\r\n" * 1000 + b"Content-Length: 2\r\n\r\nok", "over 256 header lines"),
+], ids=["huge-line", "many-lines"])
+def test_an_oversized_answer_head_is_a_502_not_a_memory_sink(head, fragment):
+    async def oversized(reader, writer, upstream):
+        await upstream.read_request(reader)
+        writer.write(head)
+        await writer.drain()
+        await asyncio.sleep(1)
+
+    async def go():
+        async with Scripted(oversized) as upstream:
+            transport = transport_for(upstream.url)
+            try:
+                with anyio.fail_after(5):
+                    with pytest.raises(UpstreamBadResponse, match=fragment):
+                        await transport.send(request("GET", upstream.url + "/a"))
+            finally:
+                await transport.close()
 
     anyio.run(go)
 
