@@ -298,7 +298,9 @@ class Exchange:
 
     async def __aenter__(self) -> _Connection:
         pool = self.pool
-        loop = pool.loop or pool.start()
+        loop = pool.loop
+        if loop is None or loop.is_closed():
+            loop = pool.start()
         now = loop.time()
         self.deadline = now + self.budget
         if pool.free_slots > 0 and not pool.waiters:  # the common case, without a coroutine
@@ -418,7 +420,12 @@ class Pool:
         self.defaults = defaults  # User-Agent, Accept-Encoding: sent unless the request sets them
 
     def start(self) -> asyncio.AbstractEventLoop:
+        """Bind the pool to the running loop: at first use, and again if the loop it knew was
+        closed (a CLI or a test running several loops in turn); what belonged to the old loop is dropped."""
         self.loop = asyncio.get_running_loop()
+        self.idle.clear()
+        self.waiters.clear()
+        self.free_slots = self.limit
         return self.loop
 
     def exchange(self, method: str, target: str, headers: dict[str, str], body: bytes | AsyncIterable[bytes] | None,
@@ -507,6 +514,9 @@ class Pool:
         return conn
 
     async def close(self) -> None:
+        if self.loop is not None and self.loop.is_closed():  # its connections went with their loop
+            self.idle.clear()
+            return
         for conn in self.idle:
             if conn.transport is not None:
                 conn.transport.close()

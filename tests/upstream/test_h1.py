@@ -89,6 +89,19 @@ def test_connections_are_kept_alive_and_reused():
         assert len(server.requests) == 30 and server.connections <= 10  # 20 calls in a row on one connection
 
 
+def test_a_transport_serves_one_event_loop_after_another():
+    with FaultServer() as server:
+        transport = transport_for(server.url)
+
+        async def one():
+            assert (await transport.send(request("GET", server.url + "/a"))).status == 200
+
+        anyio.run(one)  # its connection belongs to a loop that is then closed
+        anyio.run(one)
+        anyio.run(transport.close)
+        assert len(server.requests) == 2
+
+
 def test_a_connection_the_upstream_closed_while_idle_is_not_used_again():
     async def answer_then_close_soon(reader, writer, upstream):
         await upstream.read_request(reader)
