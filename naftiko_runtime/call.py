@@ -134,6 +134,7 @@ def call_command(args: Any) -> int:
     if isinstance(plan, int):
         return plan
     instance = args.operation
+    invocation = None
     try:
         invocation = find(plan, args.operation)
         values = parse_values(invocation, args.values, args.operation)
@@ -142,6 +143,8 @@ def call_command(args: Any) -> int:
         err(f"naftiko call: {exc}")
         return 2
     except InputError as exc:
+        if invocation is not None:
+            exc = invocation.blame(exc)
         err(json.dumps(input_problem_body(exc, instance), ensure_ascii=False, indent=2))
         return 1
     except UpstreamFailure as exc:

@@ -150,6 +150,7 @@ class CallStep:
         try:
             prepared = self.request.build(args)
         except InputError as exc:
+            exc = self.with_plan.blame(exc)
             raise InputError([InputProblem(p.name, p.location, f"{p.detail} (step '{self.name}')") for p in exc.problems], exc.title) from None
         try:
             response = await runtime.send(self.namespace, prepared)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from naftiko_runtime.capability.model import OutputParam, WithRef
+from naftiko_runtime.errors import InputError, InputProblem
 from naftiko_runtime.inputs import Checker, Input, json_schema
 from naftiko_runtime.shaping import NOTHING, Shaper
 from naftiko_runtime.templates import MISSING, Template, to_text
@@ -95,6 +96,34 @@ class WithPlan:
                 args[key] = payload
         return args
 
+    def source(self, name: str) -> str | None:
+        """The value an argument is made from: the input a `with` entry copies or renders (one
+        variable), the same name when no entry sets it, None when the file gives the value."""
+        for key, kind, payload in self.entries:
+            if key == name:
+                if kind == "ref":
+                    return payload
+                if kind == "template":
+                    roots = {ref.path[0] for ref in payload.refs}
+                    return roots.pop() if len(roots) == 1 else None
+                return None
+        return name
+
+    def blame(self, exc: InputError, kept: Callable[[str], bool] = lambda name: False,
+              location: Callable[[str], str | None] | None = None) -> InputError:
+        """`exc` naming what the caller sent rather than the consumed parameter it became
+        (`imo` rather than `imo_number`); a name `kept` is already the caller's."""
+        problems, renamed = [], False
+        for problem in exc.problems:
+            source = None if kept(problem.name) else self.source(problem.name)
+            if source is None or source == problem.name:
+                problems.append(problem)
+                continue
+            renamed = True
+            where = location(source) if location is not None else problem.location
+            problems.append(InputProblem(source, where, f"{problem.detail} (sent upstream as '{problem.name}')"))
+        return InputError(problems, exc.title) if renamed else exc
+
 
 def _compile_with(value: Any, ctx: CompileContext) -> tuple[str, Any]:
     if isinstance(value, WithRef):
@@ -126,6 +155,11 @@ class Invocation:
 
     def arguments(self, inputs: dict[str, Any]) -> dict[str, Any]:
         return self._with.apply(inputs)
+
+    def blame(self, exc: InputError) -> InputError:
+        """An input error as the caller reads it: named after their own input (see WithPlan.blame)."""
+        by_name = {i.name: i for i in self.inputs}
+        return self._with.blame(exc, by_name.__contains__, lambda n: by_name[n].location if n in by_name else None)
 
     def invoke(self, inputs: dict[str, Any], runtime: "Runtime") -> Awaitable[Outcome]:
         """Check inputs (InputError, raised here), then the pipeline's awaitable (UpstreamFailure

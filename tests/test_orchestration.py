@@ -272,6 +272,13 @@ def test_a_missing_url_value_is_the_callers_400_naming_the_step():
     assert "(step 'get-ship')" in err.value.problems[0].detail
 
 
+def test_a_refused_path_value_names_the_tools_input_and_the_step():
+    with pytest.raises(InputError) as err:
+        call(compile_tool(SHIP_WITH_CREW), FakeRuntime(ROUTES), imo="..")
+    problem = err.value.problems[0]
+    assert problem.name == "imo" and "(sent upstream as 'imo_number')" in problem.detail and "(step 'get-ship')" in problem.detail
+
+
 def test_mock_outputs_build_nested_objects_and_arrays():
     tool = """
 - name: mock-ship

@@ -106,7 +106,7 @@ class ToolRunner:
             outcome = await self.invocation.invoke(arguments, self.runtime)
             return self.render(outcome)
         except InputError as exc:
-            return error_result(f"Invalid arguments for tool '{self.name}' (nothing was sent): " + describe_problems(exc))
+            return error_result(f"Invalid arguments for tool '{self.name}' (nothing was sent): " + describe_problems(self.invocation.blame(exc)))
         except UpstreamFailure as exc:
             log.warning("tool %s: %s", self.name, exc.message)
             return error_result(f"Tool '{self.name}' failed: {exc.message}")

@@ -173,7 +173,7 @@ class _PathEndpoint:
                 inputs = extractor.extract(scope, body)
                 outcome = await route.invocation.invoke(inputs, self.runtime)
             except InputError as exc:
-                return await input_problem(exc, scope["path"])(scope, receive, send)
+                return await input_problem(route.invocation.blame(exc), scope["path"])(scope, receive, send)
             except UpstreamFailure as exc:
                 log.warning("%s %s: %s", method, scope["path"], exc.message)
                 return await upstream_problem(exc, scope["path"])(scope, receive, send)

@@ -1,7 +1,8 @@
 """What reaches the upstream is what the plan encoded, byte for byte, whatever the HTTP client does.
 
-The client (pyreqwest) parses URLs the WHATWG way: `/x/../y` goes out as `/y`, `%2e%2e` counts as
-`..`, `\\` as `/`, and a few characters are re-encoded. These tests send dot segments, encoded
+The built-in client (upstream/h1.py) writes the plan's target as it is; pyreqwest (TLS upstreams)
+parses URLs the WHATWG way: `/x/../y` goes out as `/y`, `%2e%2e` counts as `..`, `\\` as `/`, and a
+few characters are re-encoded, so the plan must never give it such a URL. These tests send dot segments, encoded
 dots and encoded slashes through REST and MCP to a real upstream socket that records the raw
 request target, and check the plan's own constants (base URI, path, fixed query) go out as written.
 """
@@ -52,6 +53,12 @@ capability:
       operations: [{method: GET, call: up.get-file}]
     - path: /odd/{name}
       operations: [{method: GET, call: up.get-odd}]
+    - path: /docs/{file}
+      operations:
+      - method: GET
+        call: up.get-file
+        inputParameters: [{name: file, in: path, type: string, required: true}]
+        with: {name: "{{file}}"}
   - type: mcp
     namespace: tools
     port: 9090
@@ -102,6 +109,16 @@ def test_the_wire_target_is_exactly_the_plans(wire, upstream, target, wire_targe
 def test_dot_segments_in_any_encoding_never_reach_the_upstream(wire, upstream, target):
     status, got = sent(wire, upstream, target)
     assert status in (400, 404) and got is None
+
+
+def test_a_refused_value_is_named_after_the_callers_input_not_the_upstream_parameter(wire, upstream):
+    upstream.script()
+    assert sent(wire, upstream, "/docs/readme") == (200, "/v1/a%20b/files/readme/raw")
+    upstream.requests.clear()
+    response = http_request("GET", wire.url + "/docs/%2e%2e")
+    body = response.json()
+    assert response.status == 400 and body["errors"][0]["name"] == "file" and body["errors"][0]["in"] == "path", body
+    assert "(sent upstream as 'name')" in body["detail"] and upstream.requests == []
 
 
 def test_mcp_arguments_reach_the_wire_encoded_and_dots_are_refused(wire, upstream):
