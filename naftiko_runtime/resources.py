@@ -72,7 +72,7 @@ class StaticResource:
             raise NotFound(f"resource '{uri}' is the folder of '{self.resource.name}'; read one of its files (resources/list)")
         data, mime = self.folder.read(uri[len(self.base) + 1:], what="uri")
         mime = self.resource.mime_type or mime
-        if is_text(mime):
+        if is_text(mime) and not self.resource.binary:
             try:
                 return Content(uri, mime, text=data.decode("utf-8"))
             except UnicodeDecodeError:
@@ -131,9 +131,12 @@ class DynamicResource:
                 raise NotFound(f"no resource '{uri}': upstream '{namespace}' answered {detail}")
             raise UpstreamError(namespace, detail)
         if outcome.value is not NOTHING:
-            return Content(uri, declared or JSON, text=json.dumps(outcome.value, ensure_ascii=False))
+            text = json.dumps(outcome.value, ensure_ascii=False)
+            if self.resource.binary:
+                return Content(uri, declared or JSON, data=text.encode())
+            return Content(uri, declared or JSON, text=text)
         mime = declared or (outcome.content_type or JSON).split(";", 1)[0].strip() or JSON
-        if is_text(mime):
+        if is_text(mime) and not self.resource.binary:
             return Content(uri, mime, text=outcome.body.decode("utf-8", errors="replace"))
         return Content(uri, mime, data=outcome.body)
 

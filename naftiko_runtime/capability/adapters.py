@@ -84,6 +84,10 @@ class AdaptersReader(Reader):
         resource = McpResource(name=name, uri=uri, pos=node.pos, label=self.renamed(node, LABEL, where),
                                description=self._str(node, "description", where),
                                mime_type=self._str(node, "mimeType", where) or None)
+        binary = node.get("binary")
+        if binary is not None and not isinstance(binary, bool):
+            self.d.error(node.at("binary"), f"`binary` in {where} must be true or false, found {kind(binary)}", "structure")
+        resource.binary = binary is True
         dynamic = any(key in node for key in ("call", "steps", "calls", "ref"))
         if "location" in node:
             if dynamic:

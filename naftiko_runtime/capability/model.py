@@ -264,6 +264,7 @@ class McpResource:
     mime_type: str | None = None
     action: Action | None = None  # dynamic: call (or steps), `with`, outputs
     location: Path | None = None  # static: a folder, resolved against the capability file
+    binary: bool = False  # `binary: true` (beta1): reads return base64 blobs whatever the media type
 
 
 @dataclass

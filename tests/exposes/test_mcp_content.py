@@ -63,6 +63,16 @@ capability:
       description: Every ship.
       call: registry.list-fleet
       with: {year: 2024}
+    - name: fleet-archive
+      uri: archive://fleet
+      description: Every ship, as bytes (`binary`, beta1).
+      call: registry.list-fleet
+      binary: true
+    - name: handbook-bytes
+      uri: bytes://shipyard
+      description: The handbook's files as bytes.
+      location: file:///./docs/guides
+      binary: true
     - name: ship
       label: Ship
       uri: ship://{imo}/details
@@ -128,7 +138,8 @@ async def test_static_files_are_listed_recursively_without_hidden_files_or_escap
         caps = client.server_capabilities
         assert caps.resources is not None and caps.prompts is not None
         listed = {r.uri: r for r in (await client.list_resources()).resources}
-    assert sorted(listed) == ["data://fleet", "docs://shipyard/README.md", "docs://shipyard/guides/departure.md", "docs://shipyard/logo.png"]
+    assert sorted(listed) == ["archive://fleet", "bytes://shipyard/departure.md", "data://fleet", "docs://shipyard/README.md",
+                              "docs://shipyard/guides/departure.md", "docs://shipyard/logo.png"]
     readme = listed["docs://shipyard/README.md"]
     assert (readme.name, readme.title, readme.mime_type) == ("docs", "Shipyard docs", "text/markdown")
     assert listed["docs://shipyard/logo.png"].mime_type == "image/png"
@@ -146,6 +157,14 @@ async def test_static_reads_return_text_and_binary_files(server):
         blob = (await client.read_resource("docs://shipyard/logo.png")).contents[0]
     assert (text.uri, text.mime_type, text.text) == ("docs://shipyard/guides/departure.md", "text/markdown", "Cast off at dawn.\n")
     assert blob.mime_type == "image/png" and base64.b64decode(blob.blob) == PNG
+
+
+async def test_binary_resources_are_read_as_blobs_whatever_their_media_type(server, echo):
+    async with Client(server) as client:
+        archive = (await client.read_resource("archive://fleet")).contents[0]
+        guide = (await client.read_resource("bytes://shipyard/departure.md")).contents[0]
+    assert not hasattr(archive, "text") and json.loads(base64.b64decode(archive.blob))["raw_path"] == "/fleet"
+    assert guide.mime_type == "text/markdown" and base64.b64decode(guide.blob) == b"Cast off at dawn.\n"
 
 
 @pytest.mark.parametrize("uri", [
