@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from naftiko_runtime import __version__
-from naftiko_runtime.plan import Plan, RestApi, Route
+from naftiko_runtime.plan import ForwardRoute, Plan, RestApi, Route
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
 
@@ -62,6 +62,28 @@ def _unique(operation_id: str, taken: set[str]) -> str:
     return unique
 
 
+_FORWARDED = ("get", "put", "post", "delete", "patch")
+
+
+def _forwarded(forward: ForwardRoute, method: str, capture: str | None) -> dict[str, Any]:
+    """A method a `forward` resource proxies: any body and answer, passed through."""
+    doc: dict[str, Any] = {
+        "operationId": re.sub(r"[^A-Za-z0-9_]", "_", f"forward_{forward.plan.namespace}_{method}"),
+        "summary": f"Forwarded to upstream '{forward.plan.namespace}'",
+        "parameters": [],
+        "responses": {
+            "default": {"description": "The upstream's answer, passed through with its status and headers", "content": {"*/*": {"schema": {}}}},
+            "413": _PROBLEM, "502": _PROBLEM, "503": _PROBLEM, "504": _PROBLEM,
+        },
+    }
+    if capture is not None:
+        doc["parameters"].append({"name": capture, "in": "path", "required": True, "schema": {"type": "string"},
+                                  "description": "The rest of the path, `/` included, forwarded as it is"})
+    if method in ("put", "post", "patch"):
+        doc["requestBody"] = {"required": False, "content": {"*/*": {"schema": {}}}}
+    return doc
+
+
 def openapi_document(plan: Plan, api: RestApi) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     ids: set[str] = set()
@@ -69,6 +91,16 @@ def openapi_document(plan: Plan, api: RestApi) -> dict[str, Any]:
         operation = _operation(route)
         operation["operationId"] = _unique(operation["operationId"], ids)
         paths.setdefault(route.path, {})[route.method.lower()] = operation
+    for forward in api.forwards:  # the methods its own operations do not serve, at its route and its prefix
+        places = [(forward.path, forward.capture)]
+        if forward.capture is not None and forward.prefix not in paths:
+            places.append((forward.prefix, None))
+        for path, capture in places:
+            served = paths.setdefault(path, {})
+            for method in _FORWARDED:
+                if method not in served:
+                    served[method] = _forwarded(forward, method, capture)
+                    served[method]["operationId"] = _unique(served[method]["operationId"], ids)
     cap = plan.cap
     document = {
         "openapi": "3.1.0",

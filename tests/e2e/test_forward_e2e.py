@@ -105,6 +105,17 @@ def test_operations_on_the_resource_win_and_the_rest_of_the_exposure_is_unchange
     assert base.status == 200 and backend.last["raw_path"] == "/api"
 
 
+def test_the_forwarded_routes_are_in_the_openapi_document(gateway):
+    paths = http_request("GET", f"http://127.0.0.1:{gateway}/openapi.json").json()["paths"]
+    proxy = paths["/proxy/{path}"]
+    assert sorted(proxy) == ["delete", "get", "patch", "post", "put"]
+    assert proxy["delete"]["operationId"] == "no_deletes"  # the resource's own operation, not forwarded
+    assert proxy["get"]["summary"] == "Forwarded to upstream 'backend'" and proxy["get"]["parameters"][0]["name"] == "path"
+    assert "requestBody" in proxy["put"] and "requestBody" not in proxy["get"]
+    assert sorted(paths["/proxy"]) == ["delete", "get", "patch", "post", "put"] and paths["/proxy"]["get"]["parameters"] == []
+    assert list(paths["/status"]) == ["get"]
+
+
 @pytest.mark.parametrize("path", ["/proxy/..%2f..%2fadmin", "/proxy/%2e%2e/admin", "/proxy/v1/../../admin", "/proxy/v1/%2E./x"])
 def test_no_path_climbs_out_of_the_upstream_base_path(gateway, backend, path):
     backend.reset()
