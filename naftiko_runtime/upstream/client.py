@@ -232,9 +232,9 @@ class HttpTransport:
             attempt += 1
             if self.on_retry is not None:
                 self.on_retry(self.namespace, request)
-            what = outcome.message if isinstance(outcome, UpstreamFailure) else f"HTTP {outcome.status}"
-            log.info("upstream '%s': %s; retrying %s (attempt %d of %d) in %.2fs",
-                     self.namespace, what, request.method, attempt + 1, self.settings.retries + 1, delay)
+            # a failure's message names the upstream already
+            what = outcome.message if isinstance(outcome, UpstreamFailure) else f"upstream '{self.namespace}' answered HTTP {outcome.status}"
+            log.info("%s; retrying %s (attempt %d of %d) in %.2fs", what, request.method, attempt + 1, self.settings.retries + 1, delay)
             await asyncio.sleep(delay)
 
     async def _attempt(self, request: Prepared, remaining: float, first: bool) -> Response:

@@ -87,6 +87,8 @@ def test_reset_then_success_is_retried_for_get(vapi, upstream):
     upstream.script(Fault.reset())
     response = get(vapi)
     assert response.status_code == 200 and len(upstream.requests) == 2
+    line = [ln for ln in vapi.log.splitlines() if "retrying GET (attempt 2 of 3)" in ln][-1]
+    assert line.count("upstream 'sessions-sessions'") == 1 and "cut off" in line, line  # one line says what and where, once
 
 
 def test_upstream_that_never_answers_is_504_at_the_read_timeout(vapi, upstream):
