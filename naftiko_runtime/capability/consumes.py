@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from naftiko_runtime import credentials
@@ -44,22 +43,10 @@ class ConsumesReader(ImportReader):
         cap.consumes[consumes.namespace] = consumes
 
     def import_consumes(self, cap: Capability, node: YMap) -> None:
-        found = self.imported(node, "consumes")
-        if found is None:
-            return
-        source, wanted, alias, pos = found
-        entry = source.consumes.get(wanted)
-        if entry is None:
-            self.unknown(node, "consumes namespace", wanted, pos, list(source.consumes))
-            return
-        if alias in cap.consumes:
-            self.d.error(node.at("as" if "as" in node else "import"), f"consumes namespace '{alias}' is declared twice", "duplicate-namespace")
-            return
-        entry = copy.deepcopy(entry)
-        entry.namespace = alias
-        for op in entry.operations.values():
-            op.namespace = alias
-        cap.consumes[alias] = entry
+        entry = self.renamed_copy(node, "consumes", "consumes namespace", lambda source: source.consumes,
+                                  cap.consumes.__contains__, lambda c: c.operations.values())
+        if entry is not None:
+            cap.consumes[entry.namespace] = entry
 
     def consumes(self, node: YMap) -> Consumes | None:
         namespace = self._str(node, "namespace", "a consumes entry", required=True)

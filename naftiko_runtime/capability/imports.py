@@ -18,12 +18,16 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import Any, Callable, Iterable, TypeVar
 
 from naftiko_runtime.capability import versions
 from naftiko_runtime.capability.diagnostics import Pos
 from naftiko_runtime.capability.model import Bind, Capability
 from naftiko_runtime.capability.reader import Reader
 from naftiko_runtime.capability.yamlsource import YMap
+
+
+T = TypeVar("T")
 
 
 class ImportProblem(Exception):
@@ -72,6 +76,28 @@ class ImportReader(Reader):
     def unknown(self, source: YMap, part: str, wanted: str, pos: Pos, known: list[str]) -> None:
         key = "from" if "from" in source else "location"
         self.d.error(pos, f"'{source.get(key)}' defines no {part} '{wanted}'; it has: {', '.join(known) or 'none'}", "import-not-found")
+
+    def renamed_copy(self, node: YMap, part: str, what: str, entries: Callable[[Capability], dict[str, T]],
+                     taken: Callable[[str], bool], members: Callable[[T], Iterable[Any]]) -> T | None:
+        """The entry an import names, deep-copied under its local name (`as`), its `members`
+        (operations, functions) renamed with it; None after reporting an unknown or taken name."""
+        found = self.imported(node, part)
+        if found is None:
+            return None
+        source, wanted, alias, pos = found
+        known = entries(source)
+        entry = known.get(wanted)
+        if entry is None:
+            self.unknown(node, what, wanted, pos, list(known))
+            return None
+        if taken(alias):
+            self.d.error(node.at("as" if "as" in node else "import"), f"{what} '{alias}' is declared twice", "duplicate-namespace")
+            return None
+        entry = copy.deepcopy(entry)
+        entry.namespace = alias  # type: ignore[attr-defined]
+        for member in members(entry):
+            member.namespace = alias
+        return entry
 
     def import_binds(self, node: YMap) -> list[Bind]:
         found = self.imported(node, "binds")

@@ -8,7 +8,6 @@ lookup whose `index` is not an earlier step, two steps with one name, a `ref` to
 
 from __future__ import annotations
 
-import copy
 import itertools
 from dataclasses import replace
 from typing import Any
@@ -205,22 +204,10 @@ class OrchestrationReader(ImportReader):
 
     def import_aggregate(self, cap: Capability, node: YMap) -> None:
         """`- import: crew-resolver` / `from: ./shared/aggregates.yaml`: the aggregate and its functions."""
-        found = self.imported(node, "aggregates")
-        if found is None:
-            return
-        source, wanted, alias, pos = found
-        aggregate = next((a for a in source.aggregates if a.namespace == wanted), None)
-        if aggregate is None:
-            self.unknown(node, "aggregate", wanted, pos, [a.namespace for a in source.aggregates])
-            return
-        if any(a.namespace == alias for a in cap.aggregates):
-            self.d.error(node.at("as" if "as" in node else "import"), f"aggregate namespace '{alias}' is declared twice", "duplicate-namespace")
-            return
-        aggregate = copy.deepcopy(aggregate)
-        aggregate.namespace = alias
-        for function in aggregate.functions.values():
-            function.namespace = alias
-        cap.aggregates.append(aggregate)
+        aggregate = self.renamed_copy(node, "aggregates", "aggregate namespace", lambda source: {a.namespace: a for a in source.aggregates},
+                                      lambda alias: any(a.namespace == alias for a in cap.aggregates), lambda a: a.functions.values())
+        if aggregate is not None:
+            cap.aggregates.append(aggregate)
 
     def function(self, item: Any, pos: Pos, namespace: str) -> Function | None:
         named = self._named(item, pos, f"a function of aggregate '{namespace}'")

@@ -222,7 +222,7 @@ def test_aggregates_import_from_a_file_of_shared_aggregates_and_refs_reach_them(
     assert function is not None and function.namespace == "stuff" and function.action.call == ("api", "list-things")
     assert cap.mcp[0].tools[0].description == "Every thing."  # inherited through the ref
     _, d = load(text.replace("import: things", "import: nope"), tmp_path)
-    assert any(x.rule == "import-not-found" and "defines no aggregate 'nope'; it has: things" in x.message for x in d.errors)
+    assert any(x.rule == "import-not-found" and "defines no aggregate namespace 'nope'; it has: things" in x.message for x in d.errors)
 
 
 def test_functions_and_target_name_in_an_ikanos_file_are_read_and_noted():
