@@ -17,7 +17,7 @@ answers, and a non-JSON body is refused with 415 (exposes/rest.py).
 from __future__ import annotations
 
 import ipaddress
-from typing import Callable
+from typing import Awaitable, Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -64,7 +64,8 @@ class LoopbackOnly:
         self.trusted = trusted
         self.hosts: dict[bytes, bool] = {}  # verdicts on the Host values seen (clients repeat theirs), bounded
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """The refusal's or the app's coroutine: the check takes no coroutine frame of its own."""
         if scope["type"] == "http":
             host = origin = None
             for name, value in scope["headers"]:
@@ -75,13 +76,13 @@ class LoopbackOnly:
             if host is None or not self._loopback_host(host):
                 response = problem(421, "Misdirected request", "this server answers only to a loopback Host "
                                    "(127.0.0.1, localhost, [::1]); see --host", scope["path"])
-                return await response(scope, receive, send)
+                return response(scope, receive, send)
             if origin is not None and not _loopback_origin(origin) and not (
                     self.trusted is not None and self.trusted(origin.decode("latin-1").lower())):
                 response = problem(403, "Cross-origin request refused", "requests from web pages of other origins "
                                    "are not served", scope["path"])
-                return await response(scope, receive, send)
-        await self.app(scope, receive, send)
+                return response(scope, receive, send)
+        return self.app(scope, receive, send)
 
     def _loopback_host(self, host: bytes) -> bool:
         verdict = self.hosts.get(host)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from typing import Any
+from typing import Any, Awaitable
 from urllib.parse import parse_qsl, unquote
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -350,11 +350,13 @@ class RestApp:
         self.router.add("/openapi.json", _Static(document, "/openapi.json"))
         self.docs = docs and mount_docs(self.router, runtime.plan.cap.label or api.exposure.namespace, api.exposure.namespace)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """The endpoint's own coroutine (an ASGI app only has to return an awaitable): routing
+        takes no coroutine frame, which every resumption of the request would walk through."""
         if scope["type"] == "lifespan":
-            return await _lifespan(receive, send)
+            return _lifespan(receive, send)
         if scope["type"] != "http":
-            return
+            return _nothing()
         path = scope["path"]
         raw = scope.get("raw_path")
         if raw and (b"%2f" in raw or b"%2F" in raw):  # an encoded `/` stays inside its segment
@@ -362,11 +364,11 @@ class RestApp:
         found = self.router.match(path)
         if found is None:
             response = problem(404, "Not found", f"no route matches {scope['path']}; see /openapi.json for the routes served", scope["path"])
-            return await response(scope, receive, send)
+            return response(scope, receive, send)
         endpoint, params = found
         scope["path_params"] = params
         scope[ROUTE_KEY] = getattr(endpoint, "path", None)
-        await endpoint(scope, receive, send)
+        return endpoint(scope, receive, send)
 
 
 class _Static:
@@ -382,6 +384,10 @@ class _Static:
                                scope["path"], headers={"Allow": "GET, HEAD"})
             return await response(scope, receive, send)
         await _respond(send, 200, self.body if scope["method"] == "GET" else b"", _JSON_CT, len(self.body))
+
+
+async def _nothing() -> None:
+    return None
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
