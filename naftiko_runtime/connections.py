@@ -71,10 +71,14 @@ def default_max_clients(fd_limit: int, listeners: int, upstream_slots: int) -> i
     return max(16, spare // max(1, listeners))
 
 
-def _problem(status: int, reason: str, title: str, detail: str) -> bytes:
-    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
+def _problem(status: int, reason: str, title: str, detail: str, instance: str | None = None, extra: str = "") -> bytes:
+    """A problem+json answer as bytes, closing the connection; `extra`: more header lines."""
+    fields = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    if instance is not None:
+        fields["instance"] = instance
+    body = json.dumps(fields).encode()
     return (f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/problem+json\r\n"
-            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n").encode() + body
+            f"content-length: {len(body)}\r\n{extra}connection: close\r\n\r\n").encode() + body
 
 
 class _Watchdog:
@@ -166,6 +170,24 @@ class LimitedProtocol(HttpToolsProtocol):
         elif not self.transport.is_closing():
             self.refused = True
             self.transport.close()
+
+    def close_after_answer(self) -> None:
+        """A stop began: the answer of the request in progress, if it has not started, closes the
+        connection (uvicorn then writes `Connection: close`; exposes/health.py)."""
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_started:
+            cycle.keep_alive = False
+
+    def answer_stopped(self) -> None:
+        """The grace period is over and the request in progress is about to be cancelled: if it
+        had not started answering, the caller gets a 503 it may retry elsewhere (the app's own
+        answer, should it still come, goes nowhere), never a bare 500 or a cut connection."""
+        cycle = self.cycle
+        if cycle is None or cycle.response_started or self.refused:
+            return
+        cycle.disconnected = True
+        self.refuse(_problem(503, "Service Unavailable", "Shutting down", "the server stopped before this request "
+                             "finished; it may be retried", cycle.scope.get("path"), "retry-after: 1\r\n"))
 
     def expire_head(self) -> None:
         log.debug("closing a connection whose request head did not arrive within %gs", self.limits.header_timeout)

@@ -45,6 +45,7 @@ log = logging.getLogger("naftiko")
 MCP_MODULE = "naftiko_runtime.exposes.mcp_http"  # its wire types take ~0.2-0.4 s to import; the SDK is loaded later, when needed
 KINDS = {"rest": "REST", "mcp": "MCP", "skill": "skill", "control": "control"}  # how messages name a listener's kind
 
+GRACE_OVER = "grace period over"  # the message of the cancellation that ends a request at the grace period's end
 IDLE_LINGER = 1.0  # seconds an idle keep-alive connection stays open once a stop begins
 _TICK = 0.05
 
@@ -80,9 +81,11 @@ class _Server(uvicorn.Server):
         if state.tasks:
             log.warning("%s: cancelling %d unfinished request(s)", "stopping at once" if self.force_exit else f"grace period of {grace:g}s over",
                         len(state.tasks))
+            for connection in list(state.connections):
+                connection.answer_stopped()  # 503 where no answer had started (connections.py)
             for task in list(state.tasks):
-                task.cancel(msg="grace period over")
-            await asyncio.wait(list(state.tasks), timeout=1)  # they answer 503 (exposes/health.py)
+                task.cancel(msg=GRACE_OVER)
+            await asyncio.wait(list(state.tasks), timeout=1)
         for connection in list(state.connections):
             connection.shutdown()
 
@@ -295,6 +298,11 @@ class Switch:
         version.active += 1
         try:
             await app(scope, receive, send)
+        except asyncio.CancelledError as exc:
+            if exc.args != (GRACE_OVER,):
+                raise
+            # the grace period is over: the connection answered 503 if no answer had started, or is
+            # closed mid-answer; the request ends here, without uvicorn logging a traceback
         finally:
             version.leave()
 
@@ -450,6 +458,9 @@ class Server:
         self.stop_count += 1
         now = self.stop_count > 1 or signum == signal.SIGQUIT
         self.lifecycle.draining = True
+        for port in self.ports.values():  # requests already running answer with `Connection: close`
+            for connection in list(port.server.server_state.connections):
+                connection.close_after_answer()
         if now:
             log.info("received %s: stopping at once", signal.Signals(signum).name)
         else:

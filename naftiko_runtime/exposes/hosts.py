@@ -21,6 +21,7 @@ from typing import Awaitable, Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from naftiko_runtime.exposes import asgi3
 from naftiko_runtime.exposes.problems import problem
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
@@ -64,6 +65,7 @@ class LoopbackOnly:
         self.trusted = trusted
         self.hosts: dict[bytes, bool] = {}  # verdicts on the Host values seen (clients repeat theirs), bounded
 
+    @asgi3
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         """The refusal's or the app's coroutine: the check takes no coroutine frame of its own."""
         if scope["type"] == "http":

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, unquote
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from naftiko_runtime.exposes import asgi3
 from naftiko_runtime.errors import InputError, InputProblem, StepFailure, UpstreamFailure
 from naftiko_runtime.exposes.auth import protect
 from naftiko_runtime.exposes.docs import mount as mount_docs
@@ -350,6 +351,7 @@ class RestApp:
         self.router.add("/openapi.json", _Static(document, "/openapi.json"))
         self.docs = docs and mount_docs(self.router, runtime.plan.cap.label or api.exposure.namespace, api.exposure.namespace)
 
+    @asgi3
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         """The endpoint's own coroutine (an ASGI app only has to return an awaitable): routing
         takes no coroutine frame, which every resumption of the request would walk through."""

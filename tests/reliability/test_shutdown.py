@@ -65,6 +65,38 @@ def test_in_flight_requests_finish_after_sigterm_and_new_ones_are_refused(upstre
     runtime.assert_no_secret()
 
 
+def fetch_keeping(port: int, path: str = "/v1/session") -> tuple[int, str | None]:
+    """One request on its own keep-alive connection: (status, its Connection header)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        response.read()
+        return response.status, response.getheader("connection")
+    finally:
+        conn.close()
+
+
+def test_requests_running_at_the_signal_and_arriving_during_the_drain_answer_with_connection_close(upstream):
+    runtime = start(upstream)
+    keep = http.client.HTTPConnection("127.0.0.1", runtime.port, timeout=10)
+    keep.request("GET", "/readyz")
+    keep.getresponse().read()  # an idle keep-alive connection, opened before the stop
+    upstream.script(Fault.ok(delay=0.7), Fault.ok(delay=0.2))  # both answered before the drain's 1 s idle linger
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(fetch_keeping, runtime.port)
+        wait_until(lambda: len(upstream.requests) == 1)
+        runtime.signal(signal.SIGTERM)
+        time.sleep(0.2)
+        keep.request("GET", "/v1/session")  # arrives while draining, within the idle linger
+        arriving = keep.getresponse()
+        arriving.read()
+        assert (arriving.status, arriving.getheader("connection")) == (200, "close")
+        assert running.result() == (200, "close")  # started before the stop, answered during it
+    keep.close()
+    assert runtime.wait(10) == 0
+
+
 def test_readiness_turns_503_while_draining_and_connections_close(upstream):
     runtime = start(upstream)
     keep = http.client.HTTPConnection("127.0.0.1", runtime.port, timeout=10)
