@@ -240,7 +240,7 @@ class HttpTransport:
     async def _attempt(self, request: Prepared, remaining: float, first: bool) -> Response:
         s = self.settings
         if remaining <= 0:
-            raise UpstreamTimeout(self.namespace, f"no complete answer within {s.timeout:g}s (total timeout)")
+            raise self._failed("total-timeout")
         budget = s.timeout if first else remaining  # a retry gets what is left of the budget
         exchange = self._exchange(request, request.body, budget, first)
         started = time.monotonic()
@@ -274,9 +274,9 @@ class HttpTransport:
             builder = builder.timeout(timedelta(seconds=budget))
         return builder.build_streamed()
 
-    def _h1_failure(self, exc: h1.Failed) -> UpstreamFailure:
-        """The built-in client's failure, in the words `_failure` uses for pyreqwest's."""
-        s, kind = self.settings, exc.kind
+    def _failed(self, kind: h1.Kind, cause: str = "") -> UpstreamFailure:
+        """A failed exchange in the runtime's words, whichever engine saw it."""
+        s = self.settings
         if kind == "busy":
             return UpstreamBusy(self.namespace, f"all {s.max_connections} connection slot(s) stayed in use for {s.connect:g}s")
         if kind == "total-timeout":
@@ -288,31 +288,28 @@ class HttpTransport:
         if kind == "cut":
             return UpstreamBadResponse(self.namespace, "the response body was cut off", retryable=True)
         if kind == "connect":
-            return UpstreamUnreachable(self.namespace, f"connection failed ({exc.cause})", retryable=True)
+            return UpstreamUnreachable(self.namespace, f"connection failed ({cause})", retryable=True)
         if kind == "lost":
-            return UpstreamUnreachable(self.namespace, f"connection lost ({exc.cause})", retryable=True)
-        return UpstreamBadResponse(self.namespace, f"not a valid HTTP response ({exc.cause})")
+            return UpstreamUnreachable(self.namespace, f"connection lost ({cause})", retryable=True)
+        return UpstreamBadResponse(self.namespace, f"not a valid HTTP response ({cause})")  # bad status line, headers...
 
     def _failure(self, exc: rq.RequestError | h1.Failed, elapsed: float, budget: float) -> UpstreamFailure:
         """The client's error as the runtime's, naming the upstream (and never its URL)."""
-        s = self.settings
         if isinstance(exc, h1.Failed):
-            return self._h1_failure(exc)
+            return self._failed(exc.kind, exc.cause)
         if isinstance(exc, rq.PoolTimeoutError):
-            return UpstreamBusy(self.namespace, f"all {s.max_connections} connection slot(s) stayed in use for {s.connect:g}s")
+            return self._failed("busy")
         if isinstance(exc, rq.RequestTimeoutError):
             if elapsed >= budget - 0.01:
-                return UpstreamTimeout(self.namespace, f"no complete answer within {s.timeout:g}s (total timeout)")
-            if _connecting(exc):
-                return UpstreamTimeout(self.namespace, f"no connection within {s.connect:g}s (connect timeout)", retryable=True)
-            return UpstreamTimeout(self.namespace, f"no data for {s.read:g}s (read timeout)")
+                return self._failed("total-timeout")
+            return self._failed("connect-timeout" if _connecting(exc) else "read-timeout")
         if isinstance(exc, rq.ReadError):
-            return UpstreamBadResponse(self.namespace, "the response body was cut off", retryable=True)
+            return self._failed("cut")
         if isinstance(exc, rq.ConnectError):
-            return UpstreamUnreachable(self.namespace, f"connection failed ({_cause(exc)})", retryable=True)
+            return self._failed("connect", _cause(exc))
         if isinstance(exc, (rq.NetworkError, rq.ClientClosedError)):
-            return UpstreamUnreachable(self.namespace, f"connection lost ({_cause(exc)})", retryable=True)
-        return UpstreamBadResponse(self.namespace, f"not a valid HTTP response ({_cause(exc)})")  # bad status line, headers...
+            return self._failed("lost", _cause(exc))
+        return self._failed("bad", _cause(exc))
 
     @contextlib.asynccontextmanager
     async def stream(self, request: Prepared, body: AsyncIterable[bytes] | None) -> AsyncIterator[Streamed]:

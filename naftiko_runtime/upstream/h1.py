@@ -3,7 +3,7 @@
 Why by hand: pyreqwest hands every request to its tokio thread and back (futex and eventfd
 wake-ups, ~80k instructions a request); this client parses answers with httptools (llhttp, the
 parser uvicorn already uses) inside the loop's `data_received` and costs a fraction of that
-(docs/PERFORMANCE.md, "The plain-text upstream client"). Its scope is what it can do exactly:
+(docs/PERFORMANCE.md, "The built-in HTTP/1.1 client"). Its scope is what it can do exactly:
 `http://` upstreams reached without a proxy. TLS, HTTP/2 and proxies stay with pyreqwest
 (upstream/client.py picks the engine per namespace).
 
@@ -19,11 +19,11 @@ import collections
 import os
 import re
 import socket
-from typing import Any, AsyncIterable, Iterator
+from typing import Any, AsyncIterable, Iterator, Literal
 
 import httptools
 
-KINDS = frozenset({"busy", "connect-timeout", "read-timeout", "total-timeout", "connect", "lost", "cut", "bad", "header"})
+Kind = Literal["busy", "connect-timeout", "read-timeout", "total-timeout", "connect", "lost", "cut", "bad", "header"]
 IDLE_MAX = 90.0  # seconds a kept-alive connection may wait for reuse (hyper's default): NAT gateways and
 # firewalls drop idle connections without a FIN, and a request sent into one would wait out the read timeout
 MAX_HEAD = 256 << 10  # bytes of an answer's status line and headers (hyper allows ~400 KiB, nginx 4-8 KiB per line)
@@ -35,9 +35,9 @@ _NO_BODY_METHODS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS", "TRACE", "CONN
 
 
 class Failed(Exception):
-    """One failed exchange: `kind` (KINDS) and a short cause without URLs."""
+    """One failed exchange: its `kind` and a short cause without URLs."""
 
-    def __init__(self, kind: str, cause: str = ""):
+    def __init__(self, kind: Kind, cause: str = ""):
         super().__init__(kind, cause)
         self.kind = kind
         self.cause = cause
@@ -163,7 +163,7 @@ class _Connection(asyncio.Protocol):
             else:
                 self._fail(Failed("lost", _strerror(exc) if exc is not None else "closed by the upstream"))
         if self.drain is not None and not self.drain.done():
-            self.drain.set_exception(Failed("lost", _strerror(exc) if exc is not None else "closed by the upstream"))
+            self.drain.set_result(None)  # a writer waiting wakes and finds `error` (a future nobody awaits must not hold one)
 
     def pause_writing(self) -> None:
         if self.drain is None or self.drain.done():
@@ -382,6 +382,8 @@ class Exchange:
                     await conn.drain
             if conn.error is not None:
                 raise conn.error
+            if conn.closed:  # the upstream answered early (a 413) and closed: the rest goes nowhere
+                break
         if not sized:
             transport.write(b"0\r\n\r\n")
         self.writing = False
@@ -402,7 +404,7 @@ class Exchange:
             when = self.deadline if self.writing else min(self.deadline, conn.last + self.pool.read)
             self.timer = conn.loop.call_at(when, self._check)
         if conn.error is not None and conn.drain is not None and not conn.drain.done():
-            conn.drain.set_exception(conn.error)
+            conn.drain.set_result(None)  # the writer wakes and raises `error`
 
 
 class Pool:
