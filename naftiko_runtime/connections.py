@@ -117,6 +117,7 @@ class LimitedProtocol(HttpToolsProtocol):
     open: ClassVar[dict["LimitedProtocol", None]]  # this listener's connections, oldest first
     idle: ClassVar[dict["LimitedProtocol", None]]  # those with no request in progress, oldest first
     watchdog: ClassVar[_Watchdog | None]  # running while this listener has connections
+    draining: ClassVar[bool]  # a stop began: every answer from now on closes its connection
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -171,12 +172,16 @@ class LimitedProtocol(HttpToolsProtocol):
             self.refused = True
             self.transport.close()
 
-    def close_after_answer(self) -> None:
-        """A stop began: the answer of the request in progress, if it has not started, closes the
-        connection (uvicorn then writes `Connection: close`; exposes/health.py)."""
-        cycle = self.cycle
-        if cycle is not None and not cycle.response_started:
-            cycle.keep_alive = False
+    @classmethod
+    def drain(cls) -> None:
+        """A stop began: every answer not yet started on this listener closes its connection, so a
+        keep-alive client reconnects (and is refused) instead of sending its next request into a
+        socket about to close. Requests running now are marked here, later ones as they arrive."""
+        cls.draining = True
+        for connection in list(cls.open):
+            cycle = connection.cycle
+            if cycle is not None and not cycle.response_started:
+                cycle.keep_alive = False
 
     def answer_stopped(self) -> None:
         """The grace period is over and the request in progress is about to be cancelled: if it
@@ -248,6 +253,8 @@ class LimitedProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if cycle is not None:
             cycle.transport = _JoinedWrites(self.transport, cycle)
+            if type(self).draining:
+                cycle.keep_alive = False  # uvicorn writes `Connection: close` on the answer
 
     def on_message_complete(self) -> None:
         if self.cycle is not None and self.cycle.response_complete:  # answered before the body ended (413)
@@ -334,4 +341,4 @@ def _head_part(tail: bytes, data: bytes) -> int:
 
 def protocol_class(limits: ConnectionLimits) -> type[LimitedProtocol]:
     """A protocol class for one listener (its own connection table and watchdog)."""
-    return type("LimitedProtocol", (LimitedProtocol,), {"limits": limits, "open": {}, "idle": {}, "watchdog": None})
+    return type("LimitedProtocol", (LimitedProtocol,), {"limits": limits, "open": {}, "idle": {}, "watchdog": None, "draining": False})

@@ -458,9 +458,8 @@ class Server:
         self.stop_count += 1
         now = self.stop_count > 1 or signum == signal.SIGQUIT
         self.lifecycle.draining = True
-        for port in self.ports.values():  # requests already running answer with `Connection: close`
-            for connection in list(port.server.server_state.connections):
-                connection.close_after_answer()
+        for port in self.ports.values():  # from here on answers carry `Connection: close`
+            port.server.config.http.drain()
         if now:
             log.info("received %s: stopping at once", signal.Signals(signum).name)
         else:

@@ -7,9 +7,8 @@ probe cannot carry a secret, and they reveal nothing but "up" (docs/RELIABILITY.
 
 While draining, every response also carries `Connection: close`: a keep-alive client then opens a
 new connection (which is refused, the listener being closed) instead of sending its next request
-into a socket the server is about to close, which would be lost as a reset. Requests that arrive
-while draining get the header here; those already running when the stop began get it from their
-connection (`LimitedProtocol.close_after_answer`, server.py), so the common path wraps nothing. A
+into a socket the server is about to close, which would be lost as a reset: the connection sets it
+(`LimitedProtocol.drain`, called by server.py at the stop), so no request is wrapped here. A
 request still running when the grace period ends is cancelled by the runtime; if it had not
 started answering, its connection answers a 503 problem (retry elsewhere) rather than a bare 500
 or a cut connection (`LimitedProtocol.answer_stopped`).
@@ -19,7 +18,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Awaitable
+from typing import TYPE_CHECKING, Awaitable
 
 if TYPE_CHECKING:
     from naftiko_runtime.workers import Board
@@ -27,18 +26,6 @@ if TYPE_CHECKING:
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from naftiko_runtime.exposes import asgi3
-
-
-def _closing(send: Send) -> Send:
-    """`send` with `Connection: close` on the answer's head."""
-
-    async def sending(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            headers = [h for h in message.get("headers", []) if h[0].lower() != b"connection"]
-            message = {**message, "headers": [*headers, (b"connection", b"close")]}
-        await send(message)
-
-    return sending
 
 
 LIVE_PATH = "/healthz"
@@ -71,12 +58,9 @@ class HealthProbes:
     @asgi3
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         """The probe's or the app's coroutine: no coroutine frame and no `send` wrapper of its own
-        unless draining (every resumption of a request walks its frames: bench/instructions.py)."""
-        if scope["type"] == "http":
-            if scope["path"] in PROBE_PATHS and scope["method"] in ("GET", "HEAD"):
-                return self._probe(scope, send)
-            if self.lifecycle.draining:
-                return self.app(scope, receive, _closing(send))
+        (every resumption of a request walks its frames: bench/instructions.py)."""
+        if scope["type"] == "http" and scope["path"] in PROBE_PATHS and scope["method"] in ("GET", "HEAD"):
+            return self._probe(scope, send)
         return self.app(scope, receive, send)
 
     async def _probe(self, scope: Scope, send: Send) -> None:
