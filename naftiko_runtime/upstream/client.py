@@ -213,13 +213,41 @@ class HttpTransport:
         return self._client
 
     async def send(self, request: Prepared) -> Response:
-        """One call: attempts until an answer is final, the retries are spent, or the budget is."""
+        """One call: attempts until an answer is final, the retries are spent, or the budget is.
+
+        An attempt on the built-in client is written out here rather than in a coroutine of its
+        own: this coroutine awaits the connection's future directly (bench/instructions.py)."""
         deadline = time.monotonic() + self.settings.timeout  # not loop.time(): getting the loop is a getpid() call
+        pool = self._pool
         attempt = 0
         while True:
             outcome: Response | UpstreamFailure
+            remaining = deadline - time.monotonic()
             try:
-                outcome = await self._attempt(request, deadline - time.monotonic(), attempt == 0)
+                if remaining <= 0:
+                    raise self._failed("total-timeout")
+                budget = self.settings.timeout if attempt == 0 else remaining  # a retry gets what is left of the budget
+                if pool is not None and request.url.startswith(self._origin):
+                    exchange = self._exchange(request, request.body, budget)
+                    try:
+                        try:
+                            conn = await exchange.begin()
+                        except h1.Failed as failure:
+                            conn = await exchange.again(failure)
+                        headers = conn.headers
+                        body = self._received(headers, conn, request.limit)
+                        if body is None:
+                            body = await self._read(headers, conn, request.limit)
+                        outcome = self._answer(conn.status, body, headers, request.masked)
+                    except h1.Failed as exc:
+                        exchange.abort()
+                        raise self._failed(exc.kind, exc.cause) from None
+                    except BaseException:
+                        exchange.abort()
+                        raise
+                    exchange.end()
+                else:
+                    outcome = await self._attempt(request, budget, attempt == 0)
                 if outcome.status not in RETRY_STATUSES:  # the common case: final, no retry bookkeeping
                     return outcome
             except UpstreamFailure as exc:
@@ -237,11 +265,8 @@ class HttpTransport:
             log.info("%s; retrying %s (attempt %d of %d) in %.2fs", what, request.method, attempt + 1, self.settings.retries + 1, delay)
             await asyncio.sleep(delay)
 
-    async def _attempt(self, request: Prepared, remaining: float, first: bool) -> Response:
-        s = self.settings
-        if remaining <= 0:
-            raise self._failed("total-timeout")
-        budget = s.timeout if first else remaining  # a retry gets what is left of the budget
+    async def _attempt(self, request: Prepared, budget: float, first: bool) -> Response:
+        """One attempt on pyreqwest."""
         exchange = self._exchange(request, request.body, budget, first)
         started = time.monotonic()
         try:
@@ -249,7 +274,7 @@ class HttpTransport:
                 headers = resp.headers
                 body = await self._read(headers, resp, request.limit)
                 return self._answer(resp.status, body, headers, request.masked)
-        except (rq.RequestError, h1.Failed) as exc:
+        except rq.RequestError as exc:
             raise self._failure(exc, time.monotonic() - started, budget) from None
 
     def _exchange(self, request: Prepared, body: bytes | AsyncIterable[bytes] | None, budget: float,
@@ -354,6 +379,16 @@ class HttpTransport:
                 yield out
         if held:
             yield held
+
+    def _received(self, headers: h1.Headers, conn: h1.Connection, cap: Limit | None) -> bytes | None:
+        """The body of an answer the built-in client holds whole already, when nothing is left to
+        check or decode (a length under the cap, no Content-Encoding); else None: `_read` reads it."""
+        length = headers.get("content-length")
+        if length is None or "content-encoding" in headers or not length.isdigit():
+            return None
+        if int(length) > (cap.bytes if cap is not None else self.settings.max_response_bytes):
+            return None
+        return conn.received_body()
 
     async def _read(self, headers: Mapping[str, str], resp: Any, cap: Limit | None = None) -> bytes:
         """The decoded body, refused as soon as it passes the cap (decoded bytes, any encoding).

@@ -19,7 +19,7 @@ import collections
 import os
 import re
 import socket
-from typing import Any, AsyncIterable, Iterator, Literal
+from typing import Any, AsyncIterable, Awaitable, Iterator, Literal
 
 import httptools
 
@@ -91,7 +91,7 @@ def _text(value: bytes) -> str:
     return text
 
 
-class _Connection(asyncio.Protocol):
+class Connection(asyncio.Protocol):
     """One keep-alive connection, and the answer it is reading (one at a time: no pipelining)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
@@ -105,7 +105,7 @@ class _Connection(asyncio.Protocol):
 
     def _reset(self) -> None:
         """Ready for the next exchange on this connection."""
-        self.head: asyncio.Future[None] | None = None
+        self.head: asyncio.Future[Connection] | None = None
         self.headers = Headers()
         self.status = 0
         self.chunks: collections.deque[bytes] = collections.deque()
@@ -196,7 +196,7 @@ class _Connection(asyncio.Protocol):
             self.done = True
             self.keep = False  # llhttp still expects the body the head announced
         if self.head is not None and not self.head.done():
-            self.head.set_result(None)
+            self.head.set_result(self)
         if self.no_body:
             self._wake()
 
@@ -268,8 +268,18 @@ class _Connection(asyncio.Protocol):
         self.buffered = 0
         return body
 
+    def received_body(self) -> bytes | None:
+        """The whole body when the answer is complete already (it mostly arrives with its head):
+        taken without a coroutine; None while more is to come."""
+        if not self.done or self.error is not None:
+            return None
+        body = self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
+        self.chunks.clear()
+        self.buffered = 0
+        return body
+
     @property
-    def body_reader(self) -> "_Connection":
+    def body_reader(self) -> "Connection":
         return self
 
 
@@ -280,10 +290,17 @@ def _strerror(exc: BaseException) -> str:
 
 
 class Exchange:
-    """`async with pool.exchange(...) as answer`: one request and its answer on a pooled
-    connection; leaving returns the connection to the pool when its answer was read whole."""
+    """One request and its answer on a pooled connection.
 
-    __slots__ = ("pool", "method", "head", "body", "budget", "conn", "timer", "deadline", "writing")
+    The hot path awaits no coroutine of its own: `begin()` hands back the connection's head future
+    when a slot and an idle connection are free and the body is bytes, so the caller's coroutine
+    waits on the socket directly (every coroutine between a task and its future is walked at each
+    resumption). `again()` sends once more when that kept-alive connection turned out closed;
+    `end()` returns the connection to the pool, `abort()` closes it. `async with` wraps the four
+    for callers that stream (`forward`).
+    """
+
+    __slots__ = ("pool", "method", "head", "body", "budget", "conn", "timer", "deadline", "writing", "slot")
 
     def __init__(self, pool: "Pool", method: str, head: bytes, body: bytes | AsyncIterable[bytes] | None, budget: float):
         self.pool = pool
@@ -291,55 +308,98 @@ class Exchange:
         self.head = head
         self.body = body
         self.budget = budget
-        self.conn: _Connection | None = None
+        self.conn: Connection | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.deadline = 0.0
         self.writing = False
+        self.slot = False  # a connection slot is held (given back by `end` or `abort`)
 
-    async def __aenter__(self) -> _Connection:
+    def begin(self) -> Awaitable[Connection]:
+        """The connection once the answer's head arrived (its `status` and `headers` set)."""
         pool = self.pool
         loop = pool.loop
         if loop is None or loop.is_closed():
             loop = pool.start()
         now = loop.time()
         self.deadline = now + self.budget
-        if pool.free_slots > 0 and not pool.waiters:  # the common case, without a coroutine
+        body = self.body
+        if pool.free_slots > 0 and not pool.waiters and pool.idle and (body is None or isinstance(body, bytes)):
+            conn = pool.reuse(now)
+            if conn is not None:  # the common case: no coroutine, the head future itself
+                pool.free_slots -= 1
+                self.slot = True
+                self._start(conn)
+                return conn.head  # type: ignore[return-value]
+        return self._connect(now)
+
+    async def _connect(self, now: float) -> Connection:
+        """`begin` when a slot must be waited for, a connection opened or a body streamed."""
+        pool = self.pool
+        if pool.free_slots > 0 and not pool.waiters:
             pool.free_slots -= 1
         else:
             await pool.wait_slot(min(pool.connect, self.budget))
-        try:
-            conn = pool.reuse(now) or await pool.open(self.deadline)
-            if self._start(conn):
-                await self._stream(conn)
-            try:
-                await conn.head  # type: ignore[misc]
-            except Failed as failure:
-                resendable = self.body is None or isinstance(self.body, bytes)
-                if not (resendable and conn.reused and failure.kind == "lost" and not conn.received):
-                    raise
-                # a kept-alive connection the upstream had closed as it was reused: once on a new one
-                self._stop(conn)
-                conn = await pool.open(self.deadline)
-                self._start(conn)
-                await conn.head  # type: ignore[misc]
-            return conn
-        except BaseException:
-            self._stop(self.conn)
-            pool.free()
-            raise
+        self.slot = True
+        conn = pool.reuse(now) or await pool.open(self.deadline)
+        if self._start(conn):
+            await self._stream(conn)
+        return await conn.head  # type: ignore[misc]
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def again(self, failure: Failed) -> Connection:
+        """After `failure` of the head: a kept-alive connection the upstream had closed as it was
+        reused, before one byte of the answer, gets the request once more on a new connection
+        (a body of bytes only); any other failure is raised."""
+        conn = self.conn
+        resendable = self.body is None or isinstance(self.body, bytes)
+        if not (resendable and conn is not None and conn.reused and failure.kind == "lost" and not conn.received):
+            raise failure
+        self._stop(conn)
+        conn = await self.pool.open(self.deadline)
+        self._start(conn)
+        return await conn.head  # type: ignore[misc]
+
+    def end(self) -> None:
+        """The answer was read whole: its connection goes back to the pool (if it can be reused)."""
         conn = self.conn
         self._stop(conn)
-        if conn is not None and exc[0] is None and conn.done and conn.keep and not conn.closed and not conn.chunks:
+        if conn is not None and conn.done and conn.keep and not conn.closed and not conn.chunks:
             conn._reset()
             conn.reused = True
             self.pool.idle.append(conn)
         elif conn is not None and conn.transport is not None:
             conn.transport.close()
-        self.pool.free()
+        self._release()
 
-    def _stop(self, conn: _Connection | None) -> None:
+    def abort(self) -> None:
+        """The exchange failed or its caller left: the connection is closed, the slot given back."""
+        conn = self.conn
+        self._stop(conn)
+        if conn is not None and conn.transport is not None:
+            conn.transport.close()
+        self._release()
+
+    def _release(self) -> None:
+        if self.slot:
+            self.slot = False
+            self.pool.free()
+
+    async def __aenter__(self) -> Connection:
+        try:
+            try:
+                return await self.begin()
+            except Failed as failure:
+                return await self.again(failure)
+        except BaseException:
+            self.abort()
+            raise
+
+    async def __aexit__(self, *exc: Any) -> None:
+        if exc[0] is None:
+            self.end()
+        else:
+            self.abort()
+
+    def _stop(self, conn: Connection | None) -> None:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
@@ -352,7 +412,7 @@ class Exchange:
             if conn.transport is not None:
                 conn.transport.close()
 
-    def _start(self, conn: _Connection) -> bool:
+    def _start(self, conn: Connection) -> bool:
         """Write the head (and a body of bytes) on `conn`; True when a streamed body is still to send."""
         self.conn = conn
         loop = conn.loop
@@ -370,7 +430,7 @@ class Exchange:
         transport.write(self.head)
         return True
 
-    async def _stream(self, conn: _Connection) -> None:
+    async def _stream(self, conn: Connection) -> None:
         """A streamed body (`forward`): chunked, or as it is under the caller's Content-Length."""
         transport, body = conn.transport, self.body
         assert transport is not None and body is not None and not isinstance(body, bytes)
@@ -415,7 +475,7 @@ class Pool:
         self.limit, self.connect, self.read = limit, connect, read
         self.free_slots = limit
         self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-        self.idle: list[_Connection] = []
+        self.idle: list[Connection] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         authority = host if ":" not in host else f"[{host}]"
         self.host_line = f"Host: {authority}{'' if port == 80 else f':{port}'}\r\n"
@@ -484,7 +544,7 @@ class Pool:
                 return
         self.free_slots += 1
 
-    def reuse(self, now: float) -> _Connection | None:
+    def reuse(self, now: float) -> Connection | None:
         """The most recently used idle connection still open and not idle too long, if any."""
         while self.idle:
             conn = self.idle.pop()
@@ -496,14 +556,14 @@ class Pool:
             return conn
         return None
 
-    async def open(self, deadline: float) -> _Connection:
+    async def open(self, deadline: float) -> Connection:
         """A new connection within the connect timeout (and what is left of the budget)."""
         loop = self.loop
         assert loop is not None
         timeout = min(self.connect, deadline - loop.time())
         try:
             async with asyncio.timeout(timeout):
-                _, conn = await loop.create_connection(lambda: _Connection(loop), self.host, self.port)
+                _, conn = await loop.create_connection(lambda: Connection(loop), self.host, self.port)
         except TimeoutError:
             raise Failed("connect-timeout" if timeout >= self.connect - 0.001 else "total-timeout") from None
         except socket.gaierror:
