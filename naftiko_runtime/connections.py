@@ -30,7 +30,7 @@ import resource
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from naftiko_runtime.exposes.health import PROBE_PATHS
 from naftiko_runtime.settings import size_text
@@ -40,6 +40,7 @@ log = logging.getLogger("naftiko.connections")
 PROBE_RESERVE = 16  # connections admitted past the cap, for /healthz and /readyz only
 FD_RESERVE = 256  # descriptors kept for upstream connections, files and the listening sockets
 _HEAD, _BODY, _APP = 0, 1, 2  # where a connection is: reading a head, reading a body, in the app
+GRACE_OVER = "grace period over"  # the message of the cancellation that ends a request at the grace period's end
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,57 @@ class _Watchdog:
                         conn.expire_body(f"the request body took longer than {limits.body_timeout:g}s (--body-timeout)")
                     elif now - conn.body_last > limits.body_idle_timeout:
                         conn.expire_body(f"no request body data for {limits.body_idle_timeout:g}s (--body-idle-timeout)")
+
+
+class Switch:
+    """What a listener serves: the current version's app, read per request (by `run_request`).
+
+    A reload is `target = (app, version)`: requests that already started keep the app (and
+    runtime) they got; the next one gets the new version. `version` counts its running requests
+    (`active`, `leave()`: server.py's `Version`), so it is retired once they are done.
+    """
+
+    __slots__ = ("target",)
+
+    def __init__(self, app: Any, version: Any):
+        self.target = (app, version)
+
+
+async def run_request(cycle: RequestResponseCycle, switch: Switch) -> None:
+    """A request's task: uvicorn's `run_asgi` with the version bookkeeping of the `Switch`.
+
+    One coroutine rather than uvicorn's plus an ASGI middleware: every resumption of a request
+    walks its chain of coroutines (bench/instructions.py). A function rather than a subclass of
+    uvicorn's cycle: re-classing the cycle it built slowed every attribute read of it.
+    """
+    app, version = switch.target
+    version.active += 1
+    try:
+        result = await app(cycle.scope, cycle.receive, cycle.send)
+    except asyncio.CancelledError as exc:
+        if exc.args != (GRACE_OVER,):
+            raise
+        # the grace period is over: the connection answered 503 if no answer had started, or is
+        # closed mid-answer; the request ends here, without a traceback in the log
+    except BaseException as exc:  # what uvicorn does: log it, 500 if nothing was sent yet, else close
+        cycle.logger.error("Exception in ASGI application\n", exc_info=exc)
+        if not cycle.response_started:
+            await cycle.send_500_response()
+        else:
+            cycle.transport.close()
+    else:
+        if result is not None:
+            cycle.logger.error("ASGI callable should return None, but returned '%s'.", result)
+            cycle.transport.close()
+        elif not cycle.response_started and not cycle.disconnected:
+            cycle.logger.error("ASGI callable returned without starting response.")
+            await cycle.send_500_response()
+        elif not cycle.response_complete and not cycle.disconnected:
+            cycle.logger.error("ASGI callable returned without completing response.")
+            cycle.transport.close()
+    finally:
+        version.leave()
+        cycle.on_response = lambda: None
 
 
 class LimitedProtocol(HttpToolsProtocol):
@@ -255,6 +307,13 @@ class LimitedProtocol(HttpToolsProtocol):
             cycle.transport = _JoinedWrites(self.transport, cycle)
             if type(self).draining:
                 cycle.keep_alive = False  # uvicorn writes `Connection: close` on the answer
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        """The request's task (`run_request`; no task-local context reset: `reset_contextvars` is
+        never set here)."""
+        task = self.loop.create_task(run_request(cycle, app))
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
 
     def on_message_complete(self) -> None:
         if self.cycle is not None and self.cycle.response_complete:  # answered before the body ended (413)

@@ -33,7 +33,7 @@ import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from naftiko_runtime.build import describe
-from naftiko_runtime.connections import ConnectionLimits, default_max_clients, protocol_class, raise_fd_limit
+from naftiko_runtime.connections import GRACE_OVER, ConnectionLimits, Switch, default_max_clients, protocol_class, raise_fd_limit
 from naftiko_runtime.capability.diagnostics import Pos
 from naftiko_runtime.errors import StartupError
 from naftiko_runtime.exposes.health import Lifecycle
@@ -45,7 +45,6 @@ log = logging.getLogger("naftiko")
 MCP_MODULE = "naftiko_runtime.exposes.mcp_http"  # its wire types take ~0.2-0.4 s to import; the SDK is loaded later, when needed
 KINDS = {"rest": "REST", "mcp": "MCP", "skill": "skill", "control": "control"}  # how messages name a listener's kind
 
-GRACE_OVER = "grace period over"  # the message of the cancellation that ends a request at the grace period's end
 IDLE_LINGER = 1.0  # seconds an idle keep-alive connection stays open once a stop begins
 _TICK = 0.05
 
@@ -279,32 +278,6 @@ class Version:
             await lifespan.shutdown()
         for runtime in self.runtimes.values():
             await runtime.close()
-
-
-class Switch:
-    """A listener's ASGI app: the current version's app, read per request.
-
-    A reload is `target = (app, version)`: requests that already started keep the app (and
-    runtime) they got; the next one gets the new version.
-    """
-
-    __slots__ = ("target",)
-
-    def __init__(self, app: ASGIApp, version: Version):
-        self.target = (app, version)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        app, version = self.target
-        version.active += 1
-        try:
-            await app(scope, receive, send)
-        except asyncio.CancelledError as exc:
-            if exc.args != (GRACE_OVER,):
-                raise
-            # the grace period is over: the connection answered 503 if no answer had started, or is
-            # closed mid-answer; the request ends here, without uvicorn logging a traceback
-        finally:
-            version.leave()
 
 
 class _Lifespan:
@@ -621,6 +594,7 @@ def _config(app: ASGIApp, options: ServeOptions, limits: ConnectionLimits) -> uv
         timeout_graceful_shutdown=options.grace_period, log_config=None,  # type: ignore[arg-type]
         server_header=False, date_header=True, timeout_keep_alive=30,
         proxy_headers=False,  # X-Forwarded-* are not trusted by default: no middleware on every request
+        interface="asgi3",  # a `Switch`, run by connections.run_request
         http=protocol_class(limits), ws="none",  # head/body/connection limits, WebSocket refused (connections.py)
         ssl_context_factory=(lambda config, default: tls.context) if tls is not None else None,
     )
