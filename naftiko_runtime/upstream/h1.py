@@ -56,14 +56,6 @@ class Headers:
     def __init__(self) -> None:
         self._map: dict[str, list[bytes]] = {}
 
-    def add(self, name: bytes, value: bytes) -> None:
-        key = name.decode("latin-1").lower()
-        values = self._map.get(key)
-        if values is None:
-            self._map[key] = [value]
-        else:
-            values.append(value)
-
     def __getitem__(self, name: str) -> str:
         return _text(self._map[name.lower()][0])
 
@@ -86,9 +78,15 @@ class Headers:
 
 def _text(value: bytes) -> str:
     text = value.decode("latin-1")
-    if _BAD_VALUE.search(text):
+    if not _visible(text):
         raise ValueError("a header value outside visible ASCII")
     return text
+
+
+def _visible(text: str) -> bool:
+    """Visible ASCII, spaces and tabs: what a header value may hold (two C calls in the common
+    case, the regular expression only for a value with a tab or worse)."""
+    return (text.isascii() and text.isprintable()) or not _BAD_VALUE.search(text)
 
 
 class Connection(asyncio.Protocol):
@@ -178,7 +176,12 @@ class Connection(asyncio.Protocol):
         self.fields += 1
         if self.fields > MAX_FIELDS:
             raise _TooManyFields()
-        self.headers.add(name, value)
+        key = name.decode("latin-1").lower()  # Headers.add, inline: called for every header line
+        values = self.headers._map.get(key)
+        if values is None:
+            self.headers._map[key] = [value]
+        else:
+            values.append(value)
 
     def on_headers_complete(self) -> None:
         if self.done:  # a second answer to one request
@@ -361,14 +364,17 @@ class Exchange:
     def end(self) -> None:
         """The answer was read whole: its connection goes back to the pool (if it can be reused)."""
         conn = self.conn
-        self._stop(conn)
-        if conn is not None and conn.done and conn.keep and not conn.closed and not conn.chunks:
-            conn._reset()
-            conn.reused = True
-            self.pool.idle.append(conn)
-        elif conn is not None and conn.transport is not None:
-            conn.transport.close()
-        self._release()
+        if conn is None or not conn.done or conn.error is not None or not conn.keep or conn.closed or conn.chunks:
+            self.abort()
+            return
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        conn._reset()
+        conn.reused = True
+        self.pool.idle.append(conn)
+        self.slot = False  # held: a connection is only started once a slot is
+        self.pool.free()
 
     def abort(self) -> None:
         """The exchange failed or its caller left: the connection is closed, the slot given back."""
@@ -496,7 +502,7 @@ class Pool:
         lines = [method, " ", target, " HTTP/1.1\r\n"]
         names = set()
         for name, value in headers.items():
-            if _BAD_VALUE.search(value) or not _FIELD_NAME.fullmatch(name):
+            if not _visible(value) or not _FIELD_NAME.fullmatch(name):
                 raise Failed("header")
             names.add(name.lower())
             lines += [name, ": ", value, "\r\n"]

@@ -31,6 +31,7 @@ JSON_CT = "application/json"
 _COOKIE_SAFE = "!#$%&'()*+-./:<=>?@[]^_`{|}~"
 _BAD_HEADER_CHARS = frozenset(map(chr, range(0x20))) - {"\t"} | {"\x7f"}  # line breaks, NUL and other controls
 _DOT_SEGMENT = re.compile(r"(?:^|[/\\])\.{1,2}(?:$|[/\\])")
+_UNRESERVED = re.compile(r"[A-Za-z0-9_~-]+")  # a path value of these alone goes out as it is (ids, UUIDs)
 # Characters an HTTP client following the WHATWG URL standard (pyreqwest, browsers) would rewrite in
 # a path or a query. The file's constant URL parts are percent-encoded here, at load, so the bytes
 # the plan holds are the bytes that go out; values from callers never contain them (only
@@ -325,11 +326,11 @@ class RequestPlan:
                 out.append(part)
                 continue
             value = lookup(part)
-            if not _present(value) or to_text(value) == "":
+            text = value if type(value) is str else to_text(value)  # noqa: E721 (the common case, without a call)
+            if not text:  # MISSING, None and "" alike
                 raise InputError.one(part.text, "path", f"is required to build the upstream URL of '{self.namespace}.{self.operation}'")
-            text = to_text(value)
             path_values.append(text)
-            out.append(path_segment(part.text, text))
+            out.append(text if _UNRESERVED.fullmatch(text) else path_segment(part.text, text))
         return "".join(out)
 
 
