@@ -269,6 +269,9 @@ class LimitedProtocol(HttpToolsProtocol):
         if self.refused:
             return
         if self.phase == _HEAD:
+            if not self.head_size and 0 <= data.find(b"\r\n\r\n") <= self.limits.max_head_bytes - 4:
+                HttpToolsProtocol.data_received(self, data)  # a whole head within the limit in one read: nothing to track
+                return
             if self.head_since is None:
                 self.head_since = self.loop.time()
             size = self.head_size + _head_part(self.head_tail, data)
@@ -282,7 +285,7 @@ class LimitedProtocol(HttpToolsProtocol):
             self.head_tail = data[-3:]
         elif self.phase == _BODY:
             self.body_last = self.loop.time()
-        super().data_received(data)
+        HttpToolsProtocol.data_received(self, data)
 
     def on_headers_complete(self) -> None:
         type(self).idle.pop(self, None)

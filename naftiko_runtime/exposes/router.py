@@ -63,8 +63,22 @@ class Router(Generic[T]):
         static = self._static.get(path.rstrip("/") or "/")
         if static is not None:
             return static, {}
+        segments = _split(path)
         params: dict[str, str] = {}
-        found = _walk(self._root, _split(path), 0, params)
+        node = self._root
+        for segment in segments:  # the first choice at every node, as `_walk` tries them, without recursion
+            child = node.literal.get(segment)
+            if child is None:
+                if node.patterns or not node.vars or not segment:
+                    break
+                name, child = node.vars[0]
+                params[name] = segment
+            node = child
+        else:
+            if node.target is not None:
+                return node.target, params
+        params = {}  # a dead end: the whole search, with backtracking
+        found = _walk(self._root, segments, 0, params)
         return (found, params) if found is not None else None
 
 

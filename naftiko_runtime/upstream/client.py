@@ -235,7 +235,7 @@ class HttpTransport:
                         except h1.Failed as failure:
                             conn = await exchange.again(failure)
                         headers = conn.headers
-                        body = self._received(headers, conn, request.limit)
+                        body = conn.received_body(request.limit.bytes if request.limit is not None else self.settings.max_response_bytes)
                         if body is None:
                             body = await self._read(headers, conn, request.limit)
                         outcome = self._answer(conn.status, body, headers, request.masked)
@@ -379,16 +379,6 @@ class HttpTransport:
                 yield out
         if held:
             yield held
-
-    def _received(self, headers: h1.Headers, conn: h1.Connection, cap: Limit | None) -> bytes | None:
-        """The body of an answer the built-in client holds whole already, when nothing is left to
-        check or decode (a length under the cap, no Content-Encoding); else None: `_read` reads it."""
-        length = headers.get("content-length")
-        if length is None or "content-encoding" in headers or not length.isdigit():
-            return None
-        if int(length) > (cap.bytes if cap is not None else self.settings.max_response_bytes):
-            return None
-        return conn.received_body()
 
     async def _read(self, headers: Mapping[str, str], resp: Any, cap: Limit | None = None) -> bytes:
         """The decoded body, refused as soon as it passes the cap (decoded bytes, any encoding).

@@ -271,10 +271,15 @@ class Connection(asyncio.Protocol):
         self.buffered = 0
         return body
 
-    def received_body(self) -> bytes | None:
-        """The whole body when the answer is complete already (it mostly arrives with its head):
-        taken without a coroutine; None while more is to come."""
+    def received_body(self, limit: int) -> bytes | None:
+        """The whole body when the answer is complete already (it mostly arrives with its head)
+        and nothing is left to check or decode: a Content-Length within `limit`, no
+        Content-Encoding. Taken without a coroutine; None otherwise (the caller reads it)."""
         if not self.done or self.error is not None:
+            return None
+        fields = self.headers._map
+        length = fields.get("content-length")
+        if length is None or "content-encoding" in fields or not length[0].isdigit() or int(length[0]) > limit:
             return None
         body = self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
         self.chunks.clear()
