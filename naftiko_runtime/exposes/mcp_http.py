@@ -17,8 +17,10 @@ path serves never wait.
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import logging
+import sys
 from typing import Any, Callable
 
 import mcp_types as types
@@ -78,7 +80,10 @@ class SdkApp:
         return await asyncio.shield(self._loading)  # a client that leaves does not cancel the import
 
     async def _start(self) -> ASGIApp:
+        first = SDK_MODULE not in sys.modules
         module = await asyncio.to_thread(importlib.import_module, SDK_MODULE)  # REST and the fast path keep serving
+        if first:  # its modules and types (~10 MB of objects) live as long as the process: out of the collector's
+            gc.freeze()  # sight, as server.py does at the start, else every full collection scans them (p99 at c=32: ~6 -> ~2.5 ms)
         app, manager = self._build(module)
         started = asyncio.Event()
 
