@@ -248,6 +248,28 @@ def test_the_target_goes_out_byte_for_byte_and_a_broken_header_is_never_sent():
         assert [r.target for r in server.requests] == [target]  # the second request never reached the wire
 
 
+def test_every_request_sends_its_own_header_values_past_the_written_out_sets():
+    """Header lines are written out once per distinct set (h1.Pool._block): values from callers that
+    vary with every request still go out each as sent, beyond the sets a pool keeps."""
+    count = h1.BLOCKS_MAX + 20
+    with FaultServer() as server:
+        transport = transport_for(server.url)
+
+        async def go():
+            try:
+                for i in range(count):
+                    headers = {"Authorization": "Bearer k", "X-Trace": f"t-{i}"}
+                    assert (await transport.send(request("GET", server.url + f"/x/{i}", headers=headers))).status == 200
+                with pytest.raises(InputError, match="a header value holds a character HTTP does not allow"):
+                    await transport.send(request("GET", server.url + "/y", headers={"Authorization": "Bearer k", "X-Trace": "a\nb"}))
+            finally:
+                await transport.close()
+
+        anyio.run(go)
+        assert [(r.target, r.headers.get("x-trace")) for r in server.requests] == [(f"/x/{i}", f"t-{i}") for i in range(count)]
+        assert all(r.headers.get("authorization") == "Bearer k" for r in server.requests)
+
+
 def test_a_slow_reader_holds_the_upstream_back_and_gets_the_answer_whole():
     size = 48 << 20  # more than loopback's socket buffers can hold (tcp_rmem + tcp_wmem maxima)
     payload = hashlib.sha256(b"seed").digest() * (size // 32)
