@@ -14,7 +14,11 @@ returns a subclass of uvicorn's httptools protocol that closes those holes (docs
   health probes only (`PROBE_RESERVE`), and past those the connection gets 503 and is closed;
 - WebSocket upgrades get 403 problem+json (nothing here serves WebSockets).
 
-Per request the cost is a substring search over the head bytes and two clock reads: deadlines are
+The request's task is `run_request`: uvicorn's `run_asgi` and the listener's `Switch` of versions
+(server.py swaps its target at a reload) in one coroutine, and the drain's `Connection: close` and
+grace-period 503 are written here too (`drain`, `answer_stopped`).
+
+Per request the cost is a substring search over the head bytes and a clock read: deadlines are
 checked by one sweeper task per listener (`_Watchdog`), not by a timer per request. The sweeper
 runs only while its listener has connections: the first one starts it, and it ends at the first
 tick that finds none. So an idle listener wakes nobody, and a listener closed for good (a reload

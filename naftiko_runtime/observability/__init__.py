@@ -302,11 +302,11 @@ class ObservedApp:
             elif parent is not None:
                 token = self.context.attach(parent)
 
-        async def sending(message: dict[str, Any]) -> None:
+        def sending(message: dict[str, Any]) -> Awaitable[None]:  # the server's own awaitable: no coroutine of its own
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-            await send(message)
+            return send(message)
 
         if self.in_flight is not None:
             self.in_flight[0] += 1
