@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import uvicorn
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from naftiko_runtime.build import describe
 from naftiko_runtime.connections import GRACE_OVER, ConnectionLimits, Switch, default_max_clients, protocol_class, raise_fd_limit

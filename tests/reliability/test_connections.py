@@ -250,3 +250,64 @@ def test_a_streamed_answer_head_is_never_held_and_head_requests_flush():
     joined.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
     joined.close()  # closing writes what was held first
     assert transport.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"] and transport.closed
+
+
+# -- a request's task (connections.run_request): what a failing app leaves behind -------------------
+
+def test_a_failing_app_answers_500_or_closes_and_its_version_is_left(caplog):
+    """The listener's task runs the app of the `Switch`: an app that raises before answering gets
+    uvicorn's 500, one that returns without answering too, one that fails mid-answer has its
+    connection closed; each time the version's count of running requests goes back to zero
+    (else a reload would wait for it forever), and the error is logged, never sent."""
+    import asyncio
+
+    import uvicorn
+
+    from naftiko_runtime.connections import ConnectionLimits, Switch, protocol_class
+    from tests.support.servers import free_port
+
+    class Version:
+        active = 0
+        left = 0
+
+        def leave(self) -> None:
+            self.active -= 1
+            self.left += 1
+
+    async def app(scope, receive, send):
+        if scope["path"] == "/raise":
+            raise RuntimeError("boom: a secret-looking detail")
+        if scope["path"] == "/midway":
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"10")]})
+            await send({"type": "http.response.body", "body": b"12345", "more_body": True})
+            raise RuntimeError("cut")
+        if scope["path"] == "/nothing":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    version = Version()
+    port = free_port()
+    config = uvicorn.Config(Switch(app, version), host="127.0.0.1", port=port, interface="asgi3", lifespan="off", proxy_headers=False,
+                            http=protocol_class(ConnectionLimits()), ws="none", log_config=None)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert status_of(exchange(port, head("GET", "/ok", {"Connection": "close"}))) == 200
+        raised = exchange(port, head("GET", "/raise"))
+        assert status_of(raised) == 500 and b"boom" not in raised
+        assert status_of(exchange(port, head("GET", "/nothing"))) == 500
+        midway = exchange(port, head("GET", "/midway"))
+        assert status_of(midway) == 200 and midway.endswith(b"12345")  # the rest never comes: closed
+        deadline = time.monotonic() + 5
+        while version.left < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert (version.active, version.left) == (0, 4)
+        assert "Exception in ASGI application" in caplog.text and "returned without starting response" in caplog.text
+    finally:
+        server.should_exit = True
+        thread.join(10)
