@@ -254,7 +254,7 @@ def test_a_streamed_answer_head_is_never_held_and_head_requests_flush():
 
 # -- a request's task (connections.run_request): what a failing app leaves behind -------------------
 
-def test_a_failing_app_answers_500_or_closes_and_its_version_is_left(caplog):
+def test_a_failing_app_answers_500_or_closes_and_its_version_is_left():
     """The listener's task runs the app of the `Switch`: an app that raises before answering gets
     uvicorn's 500, one that returns without answering too, one that fails mid-answer has its
     connection closed; each time the version's count of running requests goes back to zero
@@ -286,6 +286,22 @@ def test_a_failing_app_answers_500_or_closes_and_its_version_is_left(caplog):
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
         await send({"type": "http.response.body", "body": b"ok"})
 
+    import logging
+
+    class Lines(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.ERROR)
+            self.lines: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.lines.append(record.getMessage())
+
+    logged = Lines()
+    errors = logging.getLogger("uvicorn.error")  # the cycle's logger (other tests may have configured it)
+    before = (errors.level, errors.disabled)
+    errors.setLevel(logging.ERROR)
+    errors.disabled = False
+    errors.addHandler(logged)
     version = Version()
     port = free_port()
     config = uvicorn.Config(Switch(app, version), host="127.0.0.1", port=port, interface="asgi3", lifespan="off", proxy_headers=False,
@@ -307,7 +323,11 @@ def test_a_failing_app_answers_500_or_closes_and_its_version_is_left(caplog):
         while version.left < 4 and time.monotonic() < deadline:
             time.sleep(0.02)
         assert (version.active, version.left) == (0, 4)
-        assert "Exception in ASGI application" in caplog.text and "returned without starting response" in caplog.text
+        text = "\n".join(logged.lines)
+        assert "Exception in ASGI application" in text and "returned without starting response" in text
     finally:
         server.should_exit = True
         thread.join(10)
+        errors.removeHandler(logged)
+        errors.setLevel(before[0])
+        errors.disabled = before[1]
