@@ -8,6 +8,7 @@ more requests, a second dump: its total over `--count` is one request's instruct
     python bench/instructions.py                      # the runtime of this checkout
     python bench/instructions.py --source /path/tree  # another checkout (A/B)
     python bench/instructions.py --app raw-h1         # raw ASGI + h1 (the floor), or raw-pyreqwest, noop
+    python bench/instructions.py --metrics            # the seed with a control exposure (metrics on)
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench import (API_KEY, BENCH, SEED, SESSION_ID, Processes, _stub_locations, free_port, naftiko_argv,  # noqa: E402
-                   rest_ok, start_nginx, wait_ready)
+                   observed_capability, rest_ok, start_nginx, wait_ready)
 
 APPS = {"raw-h1": ["raw_pyreqwest.py", "--client", "h1"], "raw-pyreqwest": ["raw_pyreqwest.py"], "noop": ["noop_asgi.py"]}
 
@@ -89,6 +90,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--source", type=Path, help="a checkout whose runtime to measure (default: this one)")
     p.add_argument("--app", choices=sorted(APPS), help="a bench app instead of `naftiko run`")
+    p.add_argument("--metrics", action="store_true", help="`naftiko run` with metrics on (a control exposure)")
     p.add_argument("--warm", type=int, default=600)
     p.add_argument("--count", type=int, default=2000)
     args = p.parse_args()
@@ -107,7 +109,8 @@ def main() -> None:
             if args.app == "noop":
                 argv = argv[:4]
         else:  # python -m naftiko_runtime in the tree (`env -C` execs valgrind: one pid throughout)
-            argv = [sys.executable, "-m", "naftiko_runtime", *naftiko_argv(SEED, stub_port, port, free_port())[1:]]
+            capability = observed_capability(workdir, "metrics", False, None) if args.metrics else SEED
+            argv = [sys.executable, "-m", "naftiko_runtime", *naftiko_argv(capability, stub_port, port, free_port())[1:]]
         tree = (args.source or BENCH.parent).resolve()
         grind = ["env", "-C", str(tree), "valgrind", "--tool=callgrind", "--separate-threads=yes", f"--callgrind-out-file={workdir}/callgrind.out.%p"]
         proc = procs.start("server", [*grind, *argv], 0, env={"VAPI_API_KEY": API_KEY})
@@ -118,7 +121,7 @@ def main() -> None:
         totals(workdir, pid)  # the warm-up's, discarded
         asyncio.run(load(port, f"/v1/session/{SESSION_ID}", args.count))
         spent = totals(workdir, pid)
-        print(f"{args.app or 'naftiko'} ({args.source or 'this checkout'}): {spent / args.count / 1000:.1f}k instructions per request "
+        print(f"{args.app or 'naftiko' + (' +metrics' if args.metrics else '')} ({args.source or 'this checkout'}): {spent / args.count / 1000:.1f}k instructions per request "
               f"(callgrind, all threads, {args.count} requests at c=32 after {args.warm})")
         if os.environ.get("KEEP_DUMPS"):
             print(f"dumps in {workdir}")

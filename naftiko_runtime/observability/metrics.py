@@ -59,8 +59,11 @@ RETRIES = "naftiko_upstream_retries_total"
 Store = LocalSeries | WorkerSeries
 
 
+STATUS_CLASSES = {n: f"{n}xx" for n in range(1, 6)}  # status // 100 -> its label; anything else is "other"
+
+
 def status_class(status: int) -> str:
-    return f"{status // 100}xx" if 100 <= status < 600 else "other"
+    return STATUS_CLASSES.get(status // 100, "other")
 
 
 def failure_outcome(exc: BaseException) -> str:
