@@ -19,7 +19,7 @@ import collections
 import os
 import re
 import socket
-from typing import Any, AsyncIterable, Awaitable, Iterator, Literal
+from typing import Any, AsyncIterable, Awaitable, Iterator, Literal, NamedTuple
 
 import httptools
 
@@ -28,7 +28,7 @@ IDLE_MAX = 90.0  # seconds a kept-alive connection may wait for reuse (hyper's d
 # firewalls drop idle connections without a FIN, and a request sent into one would wait out the read timeout
 MAX_HEAD = 256 << 10  # bytes of an answer's status line and headers (hyper allows ~400 KiB, nginx 4-8 KiB per line)
 MAX_FIELDS = 256  # header lines of one answer (hyper: 100)
-BLOCKS_MAX = 256  # distinct header sets a pool keeps written out (`Pool._block`)
+NAME_SETS_MAX = 256  # distinct sets of header names a pool remembers (`Pool._names`)
 HIGH_WATER = 256 << 10  # bytes buffered before the socket stops being read (the reader is slow)
 _FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile(r"[^\t\x20-\x7e]")  # what pyreqwest refuses too: controls, CR/LF, non-ASCII
@@ -492,7 +492,7 @@ class Pool:
         authority = host if ":" not in host else f"[{host}]"
         self.host_line = f"Host: {authority}{'' if port == 80 else f':{port}'}\r\n"
         self.defaults = defaults  # User-Agent, Accept-Encoding: sent unless the request sets them
-        self.blocks: dict[tuple[tuple[str, str], ...], tuple[str, bool]] = {}  # header sets -> their lines (`_block`)
+        self.names: dict[tuple[str, ...], _Names] = {}  # sets of header names -> what they imply (`_names`)
 
     def start(self) -> asyncio.AbstractEventLoop:
         """Bind the pool to the running loop: at first use, and again if the loop it knew was
@@ -506,35 +506,39 @@ class Pool:
     def exchange(self, method: str, target: str, headers: dict[str, str], body: bytes | AsyncIterable[bytes] | None,
                  budget: float) -> Exchange:
         """One request; raises Failed("header") before anything is sent when a header cannot be written."""
-        key = tuple(headers.items())
-        lines, announced = self.blocks.get(key) or self._block(key)
+        names = tuple(headers)
+        known = self.names.get(names) or self._names(names)
+        lines = [method, " ", target, " HTTP/1.1\r\n"]
+        for name, value in headers.items():
+            if not _visible(value):
+                raise Failed("header")
+            lines += (name, ": ", value, "\r\n")
+        lines.append(known.lines)
         if isinstance(body, bytes) or body is None:
-            if body or (method not in _NO_BODY_METHODS and not announced):
-                lines += f"Content-Length: {len(body) if body else 0}\r\n"
-        elif not announced:
-            lines += "Transfer-Encoding: chunked\r\n"
+            if body or (method not in _NO_BODY_METHODS and not known.announced):
+                lines.append(f"Content-Length: {len(body) if body else 0}\r\n")
+        elif not known.announced:
+            lines.append("Transfer-Encoding: chunked\r\n")
         else:  # a forwarded body of announced length goes out as it is
             body = _Sized(body)
-        return Exchange(self, method, f"{method} {target} HTTP/1.1\r\n{lines}\r\n".encode("latin-1"), body, budget)
+        lines.append("\r\n")
+        return Exchange(self, method, "".join(lines).encode("latin-1"), body, budget)
 
-    def _block(self, headers: tuple[tuple[str, str], ...]) -> tuple[str, bool]:
-        """The header lines of a request (with Host and the defaults it does not set), checked and
-        joined once per distinct set of headers (most operations send the same few every time),
-        and whether they announce a Content-Length."""
-        lines, names = [], set()
-        for name, value in headers:
-            if not _visible(value) or not _FIELD_NAME.fullmatch(name):
+    def _names(self, names: tuple[str, ...]) -> "_Names":
+        """What a set of header names implies, worked out once per set (most operations send the
+        same few every time): the names checked, the Host and default lines the request does not
+        set itself, whether it announces a Content-Length. Names only: no value is kept."""
+        lowered = set()
+        for name in names:
+            if not _FIELD_NAME.fullmatch(name):
                 raise Failed("header")
-            names.add(name.lower())
-            lines += [name, ": ", value, "\r\n"]
-        if "host" not in names:
-            lines.append(self.host_line)
-        lines += [line for name, line in self.defaults.items() if name not in names]
-        block = ("".join(lines), "content-length" in names)
-        if len(self.blocks) >= BLOCKS_MAX:  # values from callers vary without bound: forget, start again
-            self.blocks.clear()
-        self.blocks[headers] = block
-        return block
+            lowered.add(name.lower())
+        extra = ([self.host_line] if "host" not in lowered else []) + [line for name, line in self.defaults.items() if name not in lowered]
+        known = _Names("".join(extra), "content-length" in lowered)
+        if len(self.names) >= NAME_SETS_MAX:  # names are the plan's, but `forward` passes callers' on: bounded
+            self.names.clear()
+        self.names[names] = known
+        return known
 
     async def wait_slot(self, timeout: float) -> None:
         """One of `limit` slots when none is free: a queue, first come first served, or
@@ -604,6 +608,11 @@ class Pool:
             if conn.transport is not None:
                 conn.transport.close()
         self.idle.clear()
+
+
+class _Names(NamedTuple):
+    lines: str  # Host and the default headers the request does not set, written out
+    announced: bool  # the request sets its own Content-Length
 
 
 class _Sized:

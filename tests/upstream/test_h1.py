@@ -249,16 +249,17 @@ def test_the_target_goes_out_byte_for_byte_and_a_broken_header_is_never_sent():
 
 
 def test_every_request_sends_its_own_header_values_past_the_written_out_sets():
-    """Header lines are written out once per distinct set (h1.Pool._block): values from callers that
-    vary with every request still go out each as sent, beyond the sets a pool keeps."""
-    count = h1.BLOCKS_MAX + 20
+    """What a set of header names implies is worked out once (h1.Pool._names): values that vary with
+    every request go out each as sent, also past the sets a pool remembers, and a broken value is
+    refused even under names seen before."""
+    count = h1.NAME_SETS_MAX + 20
     with FaultServer() as server:
         transport = transport_for(server.url)
 
         async def go():
             try:
                 for i in range(count):
-                    headers = {"Authorization": "Bearer k", "X-Trace": f"t-{i}"}
+                    headers = {"Authorization": "Bearer k", "X-Trace": f"t-{i}", f"X-Name-{i}": "v"}
                     assert (await transport.send(request("GET", server.url + f"/x/{i}", headers=headers))).status == 200
                 with pytest.raises(InputError, match="a header value holds a character HTTP does not allow"):
                     await transport.send(request("GET", server.url + "/y", headers={"Authorization": "Bearer k", "X-Trace": "a\nb"}))
