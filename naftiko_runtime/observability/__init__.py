@@ -219,7 +219,7 @@ def _counted(send: Callable[[str, "Prepared"], Awaitable["Response"]], metrics: 
         except BaseException as exc:
             observe((namespace, request.operation, failure_outcome(exc)), time.perf_counter() - started)
             raise
-        observe((namespace, request.operation, STATUS_CLASSES.get(response.status // 100, "other")), time.perf_counter() - started)
+        observe((namespace, request.operation, STATUS_CLASSES[response.status]), time.perf_counter() - started)
         return response
 
     return counted
@@ -343,7 +343,7 @@ class ObservedApp:
                 method = scope["method"] if scope["method"] in HTTP_METHODS else "OTHER"
                 operation = f"{method} {route}" if route else UNMATCHED
                 if self.metrics is not None:
-                    self.observe((self.adapter, self.exposure, operation, self.classes.get(status // 100, "other")), time.perf_counter() - started)
+                    self.observe((self.adapter, self.exposure, operation, self.classes[status]), time.perf_counter() - started)
                 if span is not None:
                     if route:
                         span.update_name(operation)

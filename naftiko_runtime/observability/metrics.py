@@ -59,11 +59,18 @@ RETRIES = "naftiko_upstream_retries_total"
 Store = LocalSeries | WorkerSeries
 
 
-STATUS_CLASSES = {n: f"{n}xx" for n in range(1, 6)}  # status // 100 -> its label; anything else is "other"
+class _StatusClasses(dict[int, str]):
+    """HTTP status -> its outcome label (`2xx`...), read with `[]` on hot paths; "other" outside 100-599."""
+
+    def __missing__(self, status: int) -> str:
+        return "other"
+
+
+STATUS_CLASSES = _StatusClasses({code: f"{code // 100}xx" for code in range(100, 600)})
 
 
 def status_class(status: int) -> str:
-    return STATUS_CLASSES.get(status // 100, "other")
+    return STATUS_CLASSES[status]
 
 
 def failure_outcome(exc: BaseException) -> str:

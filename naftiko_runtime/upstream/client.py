@@ -235,7 +235,7 @@ class HttpTransport:
                         except h1.Failed as failure:
                             conn = await exchange.again(failure)
                         headers = conn.headers
-                        body = conn.received_body(request.limit.bytes if request.limit is not None else self.settings.max_response_bytes)
+                        body = conn.received_body(self._cap(request.limit))
                         if body is None:
                             body = await self._read(headers, conn, request.limit)
                         outcome = self._answer(conn.status, body, headers, request.masked)
@@ -380,13 +380,17 @@ class HttpTransport:
         if held:
             yield held
 
+    def _cap(self, cap: Limit | None) -> int:
+        """Bytes a response body may hold: a binary answer's `maxBinarySize`, else `max_response_bytes`."""
+        return cap.bytes if cap is not None else self.settings.max_response_bytes
+
     async def _read(self, headers: Mapping[str, str], resp: Any, cap: Limit | None = None) -> bytes:
         """The decoded body, refused as soon as it passes the cap (decoded bytes, any encoding).
 
         The client hands over the body as sent (its decompression is off); upstream/decoding.py
         decodes it chunk by chunk under the cap. This is the one place a response body is read.
         """
-        limit = cap.bytes if cap is not None else self.settings.max_response_bytes  # a binary answer's maxBinarySize
+        limit = self._cap(cap)
         length = headers.get("content-length")
         size = int(length) if length is not None and length.isdigit() else None
         if size is not None and size > limit:
